@@ -1,0 +1,33 @@
+# Two entry points for a fresh machine: `make run` (the service on embedded defaults)
+# and `make test` (the whole suite). Both create .venv when missing and are idempotent.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test services lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/stagewise serve
+
+services:
+	bash scripts/services.sh
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check app worker tests bench
+	$(VENV)/bin/lint-imports
+
+test: $(STAMP) services
+	$(VENV)/bin/lint-imports
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) bench/train_cpu.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,1 @@
+"""Stagewise: fine-tune image classifiers with a learning rate per network stage."""

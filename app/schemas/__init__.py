@@ -1,0 +1,1 @@
+"""Pydantic schemas shared by the API, the pages, the CLI and the worker (no torch, no SQL)."""

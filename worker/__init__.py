@@ -1,0 +1,1 @@
+"""Queue workers and the training core they run."""
