@@ -1,0 +1,1 @@
+"""Server-rendered dashboard pages (Jinja2 templates in /templates)."""
