@@ -1,9 +1,149 @@
-"""Training commands (`train`, `plan`, `stages`, `presets`)."""
+"""Training commands: `train`, `plan`, `stages`, `presets`.
+
+They use the training core directly: no web server, database or queue. Torch is
+imported inside the commands so `stagewise --help` stays instant.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+import yaml
+from pydantic import ValidationError
+
+from app.presets import InvalidOverride, UnknownPreset, load_preset, parse_set_option, preset_names, resolve_config
+from app.schemas.catalog import BACKBONES
+from app.schemas.train_config import TrainConfig
+from app.settings import get_settings
+
+ConfigArg = Annotated[str, typer.Argument(help="a YAML/JSON config file, or a preset name such as cifar10-4000/model-d")]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="override a field: dotted.path=value (repeatable), e.g. --set epochs=2"),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def load_config(source: str, sets: list[str] | None, extra: dict[str, Any] | None = None) -> TrainConfig:
+    """A validated config from a file or preset plus `--set` overrides; exits with the field on error."""
+    path = Path(source)
+    try:
+        overrides = dict(parse_set_option(item) for item in sets or [])
+        overrides.update(extra or {})
+        if path.suffix in (".yaml", ".yml", ".json") or path.is_file():
+            if not path.is_file():
+                raise _fail(f"config file {source} not found")
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            return resolve_config(data, overrides)
+        return resolve_config(source, overrides)
+    except ValidationError as exc:
+        lines = [f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg']}" for err in exc.errors()]
+        raise _fail("invalid config\n  " + "\n  ".join(lines)) from None
+    except (UnknownPreset, InvalidOverride) as exc:
+        raise _fail(str(exc)) from None
+
+
+def train(
+    config: ConfigArg,
+    out: Annotated[Path, typer.Option("--out", help="folder for metrics.jsonl, summary.json, checkpoint.pt")],
+    epochs: Annotated[int | None, typer.Option(help="override the number of epochs")] = None,
+    device: Annotated[str | None, typer.Option(help="auto | cpu | cuda | cuda:N")] = None,
+    sets: SetOpt = None,
+) -> None:
+    """Train a config; resume if OUT already holds its checkpoint."""
+    from worker.training.errors import TrainingError
+    from worker.training.loop import fit
+    from worker.training.runtime import Runtime
+
+    cfg = load_config(config, sets, {"epochs": epochs} if epochs is not None else None)
+    settings = get_settings()
+    runtime = Runtime(
+        data_root=settings.data_dir, out_dir=out, device=device or settings.device,
+        weights_dir=settings.weights_dir, allow_download=settings.allow_download,
+        num_workers=settings.num_workers, progress=True,
+    )  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(cfg.model_dump_json(indent=2) + "\n")
+    try:
+        result = fit(cfg, runtime)
+    except TrainingError as exc:
+        raise _fail(str(exc), code=1) from None
+    typer.echo(json.dumps(result.summary.model_dump(), indent=2))
+
+
+def plan(config: ConfigArg, as_json: JsonOpt = False, sets: SetOpt = None) -> None:
+    """Show each stage's LR per epoch, its parameter count and whether it is frozen (no training)."""
+    from worker.training.datasets import num_classes_for
+    from worker.training.errors import TrainingError
+    from worker.training.plan import make_plan
+
+    cfg = load_config(config, sets)
+    try:
+        result = make_plan(cfg, num_classes_for(cfg.dataset, get_settings().data_dir))
+    except TrainingError as exc:
+        raise _fail(str(exc), code=1) from None
+    if as_json:
+        typer.echo(result.model_dump_json(indent=2))
+        return
+    typer.echo(f"{cfg.backbone}, {result.num_classes} classes, {cfg.epochs} epochs, schedule {cfg.schedule.name}")
+    typer.echo(f"{'stage':<12} {'params':>12} {'lr@0':>10} {'frozen':>7}  lr at epochs 1, 2, ... (first/mid/last)")
+    for stage in result.stages:
+        lrs = result.lr[stage.name]
+        shown = ", ".join(f"{v:.3g}" for v in (lrs[0], lrs[len(lrs) // 2], lrs[-1]))
+        typer.echo(f"{stage.name:<12} {stage.params:>12,} {stage.lr:>10.3g} {str(stage.frozen):>7}  {shown}")
+    typer.echo(f"trainable {result.trainable_params:,} of {result.total_params:,} parameters")
+
+
+def stages(
+    backbone: Annotated[str, typer.Argument(help="a registered backbone, e.g. resnet18")],
+    as_json: JsonOpt = False,
+    num_classes: Annotated[int, typer.Option(help="classes of the replaced head")] = 1000,
+) -> None:
+    """List a backbone's stages, their modules and parameter counts."""
+    from worker.training.backbones import count_stage_params
+
+    if backbone not in BACKBONES:
+        raise _fail(f"unknown backbone {backbone!r}; allowed: {', '.join(BACKBONES)}")
+    spec = BACKBONES[backbone]
+    counts = count_stage_params(backbone, num_classes)
+    rows = [{"name": name, "modules": list(prefixes), "params": counts[name]} for name, prefixes in spec.stages]
+    if as_json:
+        typer.echo(json.dumps({"backbone": backbone, "family": spec.family, "stages": rows}, indent=2))
+        return
+    for row in rows:
+        typer.echo(f"{row['name']:<12} {row['params']:>12,}  {', '.join(m.rstrip('.') for m in row['modules'])}")
+
+
+def presets(
+    show: Annotated[str | None, typer.Option(help="print one preset's YAML")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the ready-made configs (the reference CIFAR-10-4000 table, Ants & Bees, Caltech-101, demo)."""
+    if show is not None:
+        try:
+            typer.echo(yaml.safe_dump(load_preset(show), sort_keys=False))
+        except UnknownPreset as exc:
+            raise _fail(str(exc)) from None
+        return
+    rows = [{"name": name, "title": load_preset(name).get("name", "")} for name in preset_names()]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        typer.echo(f"{row['name']:<30} {row['title']}")
 
 
 def register(cli: typer.Typer) -> None:
     """Add the training commands to `cli`."""
+    cli.command()(train)
+    cli.command()(plan)
+    cli.command()(stages)
+    cli.command()(presets)

@@ -238,6 +238,11 @@ class TrainConfig(_Frozen):
             raise ValueError("every stage has lr 0, so nothing would train")
         return value
 
+    @property
+    def stage_names(self) -> tuple[str, ...]:
+        """The backbone's stages, in order."""
+        return BACKBONES[self.backbone].stage_names
+
     def stage(self, name: str) -> StageSchedule:
         """The schedule of a stage, defaulting to the optimizer's base LR."""
         return self.stages.get(name, StageSchedule())
