@@ -54,7 +54,7 @@ def schedule_factor(schedule: ScheduleConfig, t: float, epochs: int) -> float:
         peak = schedule.max_factor
         low, final = peak / schedule.div_factor, peak / schedule.final_div
         if pct < schedule.pct_start:
-            factor = _cosine(low, peak, 1 - pct / schedule.pct_start)
+            factor = _cosine(low, peak, pct / schedule.pct_start)
         else:
             factor = _cosine(peak, final, (pct - schedule.pct_start) / (1 - schedule.pct_start))
     return factor * _warmup(schedule, t)
