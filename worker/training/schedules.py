@@ -37,7 +37,8 @@ def schedule_factor(schedule: ScheduleConfig, t: float, epochs: int) -> float:
     """The global multiplier at time `t` (in epochs, fractional) of `epochs`.
 
     Warm-up multiplies the main curve, whose clock starts after warm-up ends, so a
-    cosine still reaches its floor on the last step (as in timm's schedulers).
+    cosine still spans the whole remaining run and reaches its floor at t = epochs
+    (as PyTorch's CosineAnnealingLR with T_max = epochs does).
     """
     if not schedule.per_step:
         t = math.floor(t)
