@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 class Settings(BaseSettings):
-    """Stagewise settings. Defaults are the embedded, single-machine setup."""
+    """Stagewise settings. Defaults are the embedded, single-machine setup.
+
+    With no `database_url` / `broker_url`, both live as SQLite files under `data_dir`
+    (the broker through kombu's SQLAlchemy transport), so `stagewise serve` needs no
+    server. A lab server sets them to PostgreSQL and Redis URLs.
+    """
 
     model_config = SettingsConfigDict(env_prefix="STAGEWISE_", env_file=".env", extra="ignore")
 
@@ -21,6 +31,82 @@ class Settings(BaseSettings):
     allow_download: bool = Field(default=False, description="let torchvision download weights and datasets")
     device: str = Field(default="auto", description="auto | cpu | cuda | cuda:N")
     num_workers: int = Field(default=0, ge=0, description="processes decoding images")
+
+    database_url: str = Field(default="", description="SQLAlchemy URL; empty = sqlite:///<data_dir>/stagewise.db")
+    broker_url: str = Field(default="", description="Celery broker; empty = sqla+sqlite:///<data_dir>/broker.db")
+    host: str = Field(default="127.0.0.1", description="address `stagewise serve` listens on")
+    port: int = Field(default=8000, ge=1, le=65535, description="port `stagewise serve` listens on")
+
+    queues: list[str] = Field(default=["default"], min_length=1, description="queues a run may target")
+    default_queue: str = Field(default="default", description="queue of a run that names none")
+    heartbeat_interval_s: float = Field(default=10.0, gt=0, description="how often workers report that they live")
+    heartbeat_timeout_s: float = Field(
+        default=120.0, gt=0, description="a running run silent this long is re-queued (or failed)"
+    )
+    max_attempts: int = Field(default=3, ge=1, description="deliveries of one run before a lost worker fails it")
+    broker_visibility_timeout_s: int = Field(
+        default=3600, ge=60, description="Redis only: an unacknowledged task is redelivered after this"
+    )
+    publish_timeout_s: float = Field(default=3.0, gt=0, description="how long a submit waits for the broker")
+    max_body_bytes: int = Field(default=1_000_000, ge=1024, description="larger request bodies get 413")
+    max_page_size: int = Field(default=200, ge=1, description="most runs one list request returns")
+    max_compare: int = Field(default=20, ge=2, description="most runs one compare request reads")
+    migrate_on_start: bool = Field(default=True, description="apply database migrations when the API starts")
+
+    @field_validator("queues")
+    @classmethod
+    def _queue_names(cls, value: list[str]) -> list[str]:
+        bad = [name for name in value if not QUEUE_NAME.match(name)]
+        if bad:
+            raise ValueError(f"queue name {bad[0]!r} must match {QUEUE_NAME.pattern}")
+        return value
+
+    @model_validator(mode="after")
+    def _embedded_defaults(self) -> Settings:
+        # Filled here rather than as Field defaults because they follow data_dir.
+        # Absolute, so child processes started elsewhere share the same files.
+        root = self.data_dir = self.data_dir.expanduser().resolve()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{root / 'stagewise.db'}"
+        if not self.broker_url:
+            self.broker_url = f"sqla+sqlite:///{root / 'broker.db'}"
+        if self.default_queue not in self.queues:
+            raise ValueError(f"default_queue {self.default_queue!r} is not one of queues {self.queues}")
+        return self
+
+    @property
+    def runs_dir(self) -> Path:
+        """Where each run's files live, as `runs_dir / str(run_id)`."""
+        return self.data_dir / "runs"
+
+    def env(self) -> dict[str, str]:
+        """These settings as `STAGEWISE_*` variables, for child processes (worker, uvicorn)."""
+        out: dict[str, str] = {}
+        for name, value in self.model_dump(mode="json").items():
+            if value is None:
+                continue
+            text = value if isinstance(value, str) else json.dumps(value)
+            out[f"STAGEWISE_{name.upper()}"] = text
+        return out
+
+
+def child_environment(settings: Settings, *, gpu: int | None = None) -> dict[str, str]:
+    """The environment for a child process that should see `settings` (and one GPU)."""
+    env = {**os.environ, **settings.env()}
+    if gpu is not None:
+        # One worker process per GPU: the process sees only its own card as cuda:0.
+        env["CUDA_VISIBLE_DEVICES"] = str(gpu)
+    return env
+
+
+def visible_gpus() -> str | None:
+    """`CUDA_VISIBLE_DEVICES` of this process, recorded with each run it trains."""
+    return os.environ.get("CUDA_VISIBLE_DEVICES")
+
+
+def pin_gpu(index: int) -> None:
+    """Make this process see only GPU `index`; call before anything initialises CUDA."""
+    os.environ["CUDA_VISIBLE_DEVICES"] = str(index)
 
 
 @lru_cache

@@ -1,0 +1,12 @@
+"""The REST API: thin routers that parse, call a service and return a schema."""
+
+from fastapi import APIRouter
+
+from app.api import catalog, compare, health, plan, runs
+
+router = APIRouter()
+router.include_router(runs.router, prefix="/api")
+router.include_router(compare.router, prefix="/api")
+router.include_router(catalog.router, prefix="/api")
+router.include_router(plan.router, prefix="/api")
+router.include_router(health.router)

@@ -1,0 +1,35 @@
+"""Per-request dependencies: a database session, the settings, the Celery app.
+
+They come from `app.state`, filled by `create_app`, so nothing here is global and a
+test can build an app against any database and broker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from celery import Celery
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from app.settings import Settings
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """A session for this request; services commit, anything left open is rolled back."""
+    with request.app.state.database.sessions() as session:
+        yield session
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_celery(request: Request) -> Celery:
+    return request.app.state.celery
+
+
+SessionDep = Annotated[Session, Depends(get_db)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+CeleryDep = Annotated[Celery, Depends(get_celery)]

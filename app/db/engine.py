@@ -1,0 +1,75 @@
+"""Engines and sessions for SQLite (embedded) and PostgreSQL (lab server).
+
+SQLite needs care when the API and a worker process write the same file: WAL lets
+readers run beside one writer, `busy_timeout` makes a second writer wait instead of
+failing, and write transactions start with `BEGIN IMMEDIATE` so that a transaction
+which reads first never fails on upgrading its lock (SQLITE_BUSY_SNAPSHOT).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+_WRITE = "stagewise_write"
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url`, with the SQLite settings above when it is a SQLite file."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    event.listen(engine, "connect", _sqlite_connect)
+    event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event emit BEGIN itself (the pysqlite driver would
+    # otherwise start transactions lazily and always as DEFERRED).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    immediate = connection.get_execution_options().get(_WRITE, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def write_transaction(db: Session) -> None:
+    """Start `db`'s transaction as a writer (SQLite: take the write lock up front).
+
+    Call first thing in a service that writes; on PostgreSQL it changes nothing. If the
+    session already began a transaction, that transaction goes on unchanged.
+    """
+    if not db.in_transaction():
+        db.connection(execution_options={_WRITE: True})
+
+
+@dataclass
+class Database:
+    """The engine and session factory one process uses (built by `create_app` or a worker)."""
+
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+    @classmethod
+    def connect(cls, url: str) -> Database:
+        engine = make_engine(url)
+        return cls(engine, sessionmaker(engine, expire_on_commit=False))
+
+    def dispose(self) -> None:
+        """Close pooled connections (at shutdown, or in a forked child)."""
+        self.engine.dispose()

@@ -1,0 +1,119 @@
+"""The FastAPI application, built by `create_app(settings)` (nothing happens at import)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+from app.api import router as api_router
+from app.api.limits import BodySizeLimit, BodyTooLarge
+from app.db import Database
+from app.db.migrations import upgrade
+from app.pages.router import router as pages_router
+from app.services.errors import (
+    ArtifactNotFound,
+    BrokerUnavailable,
+    InvalidInput,
+    RunNotFound,
+    RunStateConflict,
+    ServiceError,
+)
+from app.services.execution import sweep_stale_runs
+from app.settings import Settings, get_settings
+from worker.celery_app import make_celery
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+# The one mapping from domain errors to HTTP statuses.
+STATUS_OF: dict[type[ServiceError], int] = {
+    RunNotFound: 404,
+    ArtifactNotFound: 404,
+    RunStateConflict: 409,
+    InvalidInput: 422,
+    BrokerUnavailable: 503,
+}
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The API + dashboard for `settings` (default: the environment's).
+
+    The engine and the Celery app are built here, per app; on start-up the database is
+    migrated (unless `migrate_on_start` is off) and a heartbeat sweeper starts.
+    """
+    settings = settings or get_settings()
+    app = FastAPI(title="Stagewise", version="0.1.0", lifespan=_lifespan, docs_url="/docs")
+    app.state.settings = settings
+    app.state.database = Database.connect(settings.database_url)
+    app.state.celery = make_celery(settings)
+    app.include_router(api_router)
+    app.include_router(pages_router)
+    if STATIC_DIR.is_dir():
+        app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    _add_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    if settings.migrate_on_start:
+        await run_in_threadpool(upgrade, settings.database_url)
+    sweeper = asyncio.create_task(_sweep_forever(app))
+    try:
+        yield
+    finally:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+        app.state.database.dispose()
+
+
+async def _sweep_forever(app: FastAPI) -> None:
+    """Every heartbeat interval, re-queue or fail runs whose worker went silent."""
+    settings: Settings = app.state.settings
+    while True:
+        await asyncio.sleep(settings.heartbeat_interval_s)
+        try:
+            await run_in_threadpool(_sweep_once, app)
+        except Exception:  # the next sweep retries; a sweeper that dies would strand runs
+            log.exception("heartbeat sweep failed")
+
+
+def _sweep_once(app: FastAPI) -> None:
+    with app.state.database.sessions() as db:
+        for run_id, status in sweep_stale_runs(db=db, celery=app.state.celery, settings=app.state.settings):
+            log.warning("run %s lost its worker (no heartbeat): now %s", run_id, status)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
+        status = next((code for kind, code in STATUS_OF.items() if isinstance(exc, kind)), 500)
+        if isinstance(exc, InvalidInput):
+            detail = [{"loc": list(e.loc), "msg": e.msg, "type": e.type} for e in exc.errors]
+            return JSONResponse({"detail": detail}, status_code=status)
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # The same body as InvalidInput's; FastAPI's default would echo the whole input back.
+        detail = [
+            {"loc": list(e["loc"]), "msg": str(e["msg"]).removeprefix("Value error, "), "type": e["type"]}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.exception_handler(BodyTooLarge)
+    async def too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
+        return JSONResponse({"detail": [{"loc": ["body"], "msg": str(exc), "type": "body_too_large"}]}, 413)

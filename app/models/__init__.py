@@ -1,0 +1,10 @@
+"""ORM tables. Separate from the API schemas in `app.schemas`; services translate."""
+
+from app.models.artifacts import Artifact
+from app.models.base import Base
+from app.models.datasets import DatasetFolder
+from app.models.metrics import EpochMetric
+from app.models.runs import Run, RunStatus
+from app.models.workers import WorkerSeen
+
+__all__ = ["Artifact", "Base", "DatasetFolder", "EpochMetric", "Run", "RunStatus", "WorkerSeen"]

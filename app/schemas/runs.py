@@ -1,0 +1,129 @@
+"""API shapes of runs, their metrics and comparisons (separate from the ORM tables)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from app.schemas.metrics import EpochRecord, RunSummary
+
+RunStatusName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+SortKey = Literal[
+    "created_at", "-created_at", "finished_at", "-finished_at", "best_val_acc", "-best_val_acc", "name", "-name", "id", "-id"
+]
+
+
+class RunCreate(BaseModel):
+    """A new run: a full config, or a preset; either with dotted-path overrides.
+
+    `config` is a `TrainConfig` mapping; its `weights` may be `"run:<id>"` to start from
+    that run's best checkpoint. Overrides use the CLI's `--set` paths, e.g.
+    `{"epochs": 2, "stages.conv1.lr": 0}`.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, max_length=200)
+    config: dict[str, Any] | None = Field(default=None, description="a TrainConfig (see /api/presets for examples)")
+    preset: str | None = Field(default=None, max_length=200, description="a name from /api/presets")
+    overrides: dict[str, Any] = Field(default_factory=dict, description="dotted path -> value")
+    queue: str | None = Field(default=None, max_length=64, description="queue (GPU kind) to run on")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> RunCreate:
+        if (self.config is None) == (self.preset is None):
+            raise ValueError("give exactly one of config or preset")
+        return self
+
+
+class RunClone(BaseModel):
+    """A copy of an existing run's config, with overrides (a new name, a different LR…)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, max_length=200)
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    queue: str | None = Field(default=None, max_length=64)
+
+
+class ArtifactRead(BaseModel):
+    kind: str
+    size_bytes: int
+    created_at: datetime
+
+
+class RunRead(BaseModel):
+    """A run as the API shows it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str | None
+    status: RunStatusName
+    queue: str
+    dataset: str
+    backbone: str
+    epochs: int
+    epochs_done: int
+    config: dict[str, Any]
+    cloned_from: int | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    heartbeat_at: datetime | None
+    attempt: int
+    worker_host: str | None
+    gpu: str | None
+    cancel_requested: bool
+    error: str | None
+    best_val_acc: float | None
+    summary: RunSummary | None
+
+
+class RunDetail(RunRead):
+    """One run with the files it left (checkpoints, metrics)."""
+
+    artifacts: list[ArtifactRead] = Field(default_factory=list)
+
+
+class RunPage(BaseModel):
+    """One page of the run list."""
+
+    items: list[RunRead]
+    total: int
+    limit: int
+    offset: int
+
+
+class RunFilter(BaseModel):
+    """What the run list may be narrowed and ordered by."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: RunStatusName | None = None
+    dataset: str | None = Field(default=None, max_length=64)
+    backbone: str | None = Field(default=None, max_length=64)
+    sort: SortKey = "-created_at"
+    limit: int = Field(default=50, ge=1)
+    offset: int = Field(default=0, ge=0)
+
+
+class EpochMetricRead(EpochRecord):
+    """One epoch of a run: the fields of metrics.jsonl."""
+
+
+class ConfigDifference(BaseModel):
+    """One config field whose value differs between the compared runs (None = absent)."""
+
+    path: str
+    values: dict[int, Any]
+
+
+class CompareRead(BaseModel):
+    """Several runs side by side: configs, summaries, curves and what differs."""
+
+    runs: list[RunRead]
+    curves: dict[int, list[EpochMetricRead]]
+    differences: list[ConfigDifference]

@@ -1,0 +1,104 @@
+"""What this server can train: backbones (with stages and sizes), datasets, presets."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db import write_transaction
+from app.db.types import utcnow
+from app.models import DatasetFolder
+from app.presets import load_preset, preset_names
+from app.schemas.catalog import BACKBONES, DATASETS, DatasetSpec
+from app.schemas.catalog_api import BackboneRead, DatasetRead, PresetRead, StageRead
+from app.settings import Settings
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+def backbones() -> list[BackboneRead]:
+    """Every registered backbone with its stages and parameter counts (ImageNet head)."""
+    return [_backbone(name) for name in BACKBONES]
+
+
+@lru_cache(maxsize=None)
+def _backbone(name: str) -> BackboneRead:
+    # Counting builds the model on the meta device: no memory, but torch is imported
+    # here rather than at module import so that the API starts without it.
+    from worker.training.backbones import count_stage_params
+
+    spec = BACKBONES[name]
+    counts = count_stage_params(name, 1000)
+    stages = [StageRead(name=stage, modules=list(modules), params=counts[stage]) for stage, modules in spec.stages]
+    return BackboneRead(
+        name=name, family=spec.family, description=spec.description, head=spec.head,
+        stages=stages, params=sum(counts.values()),
+    )  # fmt: skip
+
+
+def datasets(*, db: Session, settings: Settings) -> list[DatasetRead]:
+    """The dataset catalog, with whether each one's folder exists under the data root."""
+    scanned: dict[str, list[DatasetFolder]] = {}
+    for row in db.scalars(select(DatasetFolder).order_by(DatasetFolder.path)):
+        scanned.setdefault(row.name, []).append(row)
+    return [_dataset(spec, settings.data_dir, scanned.get(spec.name, [])) for spec in DATASETS.values()]
+
+
+def _dataset(spec: DatasetSpec, root: Path, rows: list[DatasetFolder]) -> DatasetRead:
+    builtin = spec.name in ("digits", "fake")
+    folder = next((name for name in spec.folders if (root / name).is_dir()), None)
+    return DatasetRead(
+        name=spec.name, description=spec.description, source=spec.source, num_classes=spec.num_classes,
+        split=spec.split, fractions=list(spec.fractions) if spec.fractions else None,
+        native_size=spec.native_size, available=builtin or folder is not None, folder=folder,
+        scanned=[{"path": r.path, "num_classes": r.num_classes, "num_images": r.num_images} for r in rows],
+    )  # fmt: skip
+
+
+def scan_datasets(*, db: Session, settings: Settings) -> list[DatasetRead]:
+    """Count the images of every catalog folder (and class-per-folder trees) under the data root."""
+    found = _scan(settings.data_dir)
+    write_transaction(db)
+    existing = {(row.name, row.path): row for row in db.scalars(select(DatasetFolder))}
+    for (name, path), (classes, images) in found.items():
+        row = existing.pop((name, path), None) or DatasetFolder(name=name, path=path)
+        row.num_classes, row.num_images, row.scanned_at = classes, images, utcnow()
+        db.add(row)
+    for row in existing.values():  # folders that disappeared
+        db.delete(row)
+    db.commit()
+    return datasets(db=db, settings=settings)
+
+
+def _scan(root: Path) -> dict[tuple[str, str], tuple[int, int]]:
+    known = {folder: spec.name for spec in DATASETS.values() for folder in spec.folders}
+    found: dict[tuple[str, str], tuple[int, int]] = {}
+    if not root.is_dir():
+        return found
+    for entry in sorted(root.iterdir()):
+        if not entry.is_dir() or entry.name == "runs" or entry.name.startswith("."):
+            continue
+        classes, images = _count_images(entry)
+        if images:
+            found[(known.get(entry.name, "imagefolder"), entry.name)] = (classes, images)
+    return found
+
+
+def _count_images(folder: Path) -> tuple[int, int]:
+    """(class folders holding images, images) of a tree, without decoding anything."""
+    classes, images = set(), 0
+    for directory, _, files in os.walk(folder, followlinks=True):
+        count = sum(1 for name in files if name.lower().endswith(IMAGE_SUFFIXES))
+        if count:
+            classes.add(Path(directory).name)
+            images += count
+    return len(classes), images
+
+
+def presets() -> list[PresetRead]:
+    """Every preset with its raw config (what `{"preset": name}` starts from)."""
+    return [PresetRead(name=name, config=load_preset(name)) for name in preset_names()]

@@ -1,0 +1,66 @@
+"""Several runs side by side: configs, summaries, curves and a field-by-field config diff."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import Run
+from app.schemas.runs import CompareRead, ConfigDifference, RunRead
+from app.services.errors import InvalidInput, RunNotFound
+from app.services.metrics import curves
+from app.settings import Settings
+
+
+def parse_ids(text: str, *, settings: Settings) -> list[int]:
+    """`"1,2,3"` → [1, 2, 3] (order kept, duplicates dropped), or 422 naming `ids`."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not parts or not all(part.isdigit() for part in parts):
+        raise InvalidInput.at(("query", "ids"), "expected comma-separated run ids, e.g. ids=1,2,3")
+    ids = list(dict.fromkeys(int(part) for part in parts))
+    if len(ids) > settings.max_compare:
+        raise InvalidInput.at(("query", "ids"), f"at most {settings.max_compare} runs at once")
+    return ids
+
+
+def compare_runs(*, db: Session, run_ids: list[int]) -> CompareRead:
+    """Configs, summaries and curves of `run_ids` in one response.
+
+    Raises:
+        RunNotFound: for the first id that does not exist.
+    """
+    rows = {run.id: run for run in db.scalars(select(Run).where(Run.id.in_(run_ids)))}
+    missing = [run_id for run_id in run_ids if run_id not in rows]
+    if missing:
+        raise RunNotFound(missing[0])
+    runs = [RunRead.model_validate(rows[run_id]) for run_id in run_ids]
+    return CompareRead(
+        runs=runs,
+        curves=curves(db=db, run_ids=run_ids),
+        differences=config_differences({run.id: run.config for run in runs}),
+    )
+
+
+def config_differences(configs: Mapping[int, Mapping[str, Any]]) -> list[ConfigDifference]:
+    """Every dotted config path whose value is not the same in all configs (absent = None)."""
+    flat = {run_id: dict(_flatten(config)) for run_id, config in configs.items()}
+    paths = sorted({path for values in flat.values() for path in values})
+    differences = []
+    for path in paths:
+        values = {run_id: values.get(path) for run_id, values in flat.items()}
+        if len({repr(value) for value in values.values()}) > 1:
+            differences.append(ConfigDifference(path=path, values=values))
+    return differences
+
+
+def _flatten(node: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    # Mappings are walked so that `stages.conv1.lr` differs on its own; lists are leaves.
+    if isinstance(node, Mapping) and node:
+        items: list[tuple[str, Any]] = []
+        for key, value in node.items():
+            items.extend(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return items
+    return [(prefix, node)]

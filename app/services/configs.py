@@ -1,0 +1,85 @@
+"""Turning a request (config or preset, plus overrides) into a validated `TrainConfig`.
+
+Errors name the field where the user can fix it: an override's dotted path when an
+override caused it, else the path inside `config` or the preset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from app.models import Run
+from app.presets import InvalidOverride, UnknownPreset, apply_overrides, load_preset
+from app.schemas.train_config import TrainConfig
+from app.services.errors import FieldError, InvalidInput
+from app.settings import Settings
+
+Loc = tuple[str | int, ...]
+
+
+def build_config(
+    *,
+    db: Session,
+    settings: Settings,
+    config: Mapping[str, Any] | None,
+    preset: str | None,
+    overrides: Mapping[str, Any],
+    name: str | None = None,
+) -> TrainConfig:
+    """Validate `config` (or the preset named `preset`) with `overrides` applied.
+
+    `weights: "run:<id>"` becomes that run's best checkpoint under the data root.
+
+    Raises:
+        InvalidInput: unknown preset, bad override path, or a value TrainConfig rejects.
+    """
+    origin: Loc = ("body", "preset") if preset is not None else ("body", "config")
+    try:
+        data = load_preset(preset) if preset is not None else dict(config or {})
+        data = apply_overrides(data, overrides)
+    except UnknownPreset as exc:
+        raise InvalidInput.at(("body", "preset"), str(exc)) from exc
+    except InvalidOverride as exc:
+        raise InvalidInput.at(("body", "overrides", exc.path), str(exc)) from exc
+    if name is not None:
+        data["name"] = name
+    weights_loc = _where(("weights",), origin, overrides)
+    data["weights"] = run_checkpoint(db=db, settings=settings, weights=data.get("weights", "imagenet"), loc=weights_loc)
+    try:
+        return TrainConfig.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput([_field_error(e, origin, overrides) for e in exc.errors()]) from exc
+
+
+def run_checkpoint(*, db: Session, settings: Settings, weights: Any, loc: Loc) -> Any:
+    """`"run:<id>"` → `"runs/<id>/best.pt"` (relative to the data root); other values unchanged."""
+    if not isinstance(weights, str) or not weights.startswith("run:"):
+        return weights
+    ident = weights.removeprefix("run:")
+    if not ident.isdigit():
+        raise InvalidInput.at(loc, f"{weights!r}: expected run:<numeric id>")
+    run_id = int(ident)
+    if db.get(Run, run_id) is None:
+        raise InvalidInput.at(loc, f"run {run_id} does not exist")
+    relative = f"runs/{run_id}/best.pt"
+    if not (settings.data_dir / relative).is_file():
+        raise InvalidInput.at(loc, f"run {run_id} has no checkpoint yet (best.pt is written after its first epoch)")
+    return relative
+
+
+def _where(loc: tuple[Any, ...], origin: Loc, overrides: Mapping[str, Any]) -> Loc:
+    """The request location of config field `loc`: the override that set it, if any."""
+    dotted = ".".join(str(part) for part in loc)
+    for path in overrides:
+        if dotted == path or dotted.startswith(path + ".") or path.startswith(dotted + "."):
+            return ("body", "overrides", path)
+    return (*origin, *loc)
+
+
+def _field_error(error: Mapping[str, Any], origin: Loc, overrides: Mapping[str, Any]) -> FieldError:
+    msg = str(error["msg"]).removeprefix("Value error, ")
+    return FieldError(_where(tuple(error["loc"]), origin, overrides), msg, str(error["type"]))

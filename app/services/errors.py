@@ -1,0 +1,51 @@
+"""Domain errors of the service. `app.main` maps each to one HTTP status, in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class ServiceError(Exception):
+    """Base class; the message is shown to the user as is."""
+
+
+class RunNotFound(ServiceError):
+    """No run has this id (404)."""
+
+    def __init__(self, run_id: int) -> None:
+        super().__init__(f"run {run_id} not found")
+        self.run_id = run_id
+
+
+class ArtifactNotFound(ServiceError):
+    """The run exists but has no such file (404)."""
+
+
+class RunStateConflict(ServiceError):
+    """The run's status forbids the request, e.g. cancelling a finished run (409)."""
+
+
+class BrokerUnavailable(ServiceError):
+    """The job queue cannot be reached; nothing was queued (503)."""
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One invalid input: where it is (`loc`, as in FastAPI's errors) and why."""
+
+    loc: tuple[str | int, ...]
+    msg: str
+    type: str = "value_error"
+
+
+class InvalidInput(ServiceError):
+    """The request is well-formed JSON but its values do not fit (422)."""
+
+    def __init__(self, errors: Sequence[FieldError]) -> None:
+        super().__init__("; ".join(f"{'.'.join(map(str, e.loc))}: {e.msg}" for e in errors))
+        self.errors = list(errors)
+
+    @classmethod
+    def at(cls, loc: tuple[str | int, ...], msg: str) -> InvalidInput:
+        return cls([FieldError(loc, msg)])

@@ -1,0 +1,211 @@
+"""The worker's side of a run's life: claim, heartbeat, finish, and the stale-run sweep.
+
+Every write is guarded by the run's `attempt` number, so exactly one delivery of a run
+owns it at a time: a duplicate delivery (Redis redelivery, a re-queued run) either
+takes over from a dead owner or does nothing, and a worker that lost its run (swept
+after a network partition, say) can no longer write to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from celery import Celery
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app.db import write_transaction
+from app.db.types import utcnow
+from app.models import Artifact, Run, RunStatus
+from app.schemas.metrics import RunSummary
+from app.schemas.train_config import TrainConfig
+from app.settings import Settings
+from worker.celery_app import BROKER_ERRORS, enqueue_training
+
+OwnerAlive = Callable[[str | None, int | None], bool]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """This delivery owns the run as attempt number `attempt`."""
+
+    run_id: int
+    attempt: int
+    config: TrainConfig
+
+
+@dataclass(frozen=True)
+class Worker:
+    """Who is claiming: recorded on the run for the dashboard and for takeover checks."""
+
+    host: str
+    pid: int
+    gpu: str | None
+
+
+def claim_run(
+    *, db: Session, settings: Settings, run_id: int, worker: Worker, owner_alive: OwnerAlive
+) -> Claim | None:
+    """Mark the run running for this worker, or return None when it must not run here.
+
+    None when the run is finished, cancelled, or running under a live owner (a
+    duplicate delivery). A running run whose owner is gone (stale heartbeat, or a dead
+    process on this host) is taken over and resumes from its checkpoint.
+
+    Raises:
+        LookupError: no such run (yet: the submitter may not have committed).
+    """
+    write_transaction(db)
+    run = db.get(Run, run_id, with_for_update=True)
+    if run is None:
+        db.rollback()
+        raise LookupError(f"run {run_id} not found")
+    if not _claimable(run, settings, owner_alive):
+        db.rollback()
+        return None
+    if run.cancel_requested:
+        _finish(run, RunStatus.cancelled, error=None)
+    elif run.attempt >= settings.max_attempts:
+        _finish(run, RunStatus.failed, error=_lost_message(run, settings))
+    else:
+        _take(run, worker)
+    db.commit()
+    return Claim(run.id, run.attempt, TrainConfig.model_validate(run.config)) if run.status == RunStatus.running else None
+
+
+def _claimable(run: Run, settings: Settings, owner_alive: OwnerAlive) -> bool:
+    if run.status == RunStatus.queued:
+        return True
+    if run.status != RunStatus.running:
+        return False
+    return _stale(run, settings, utcnow()) or not owner_alive(run.worker_host, run.worker_pid)
+
+
+def _stale(run: Run, settings: Settings, now: datetime) -> bool:
+    beat = run.heartbeat_at or run.started_at or run.created_at
+    return now - beat > timedelta(seconds=settings.heartbeat_timeout_s)
+
+
+def _take(run: Run, worker: Worker) -> None:
+    now = utcnow()
+    run.status, run.attempt, run.heartbeat_at = RunStatus.running, run.attempt + 1, now
+    run.started_at = run.started_at or now
+    run.worker_host, run.worker_pid, run.gpu, run.error = worker.host, worker.pid, worker.gpu, None
+
+
+def _finish(run: Run, status: RunStatus, *, error: str | None) -> None:
+    run.status, run.error, run.finished_at = status, error, utcnow()
+
+
+def _lost_message(run: Run, settings: Settings) -> str:
+    return (
+        f"the worker running this run was lost {run.attempt} times (last on {run.worker_host or 'unknown host'}, "
+        f"no heartbeat for over {settings.heartbeat_timeout_s:g} s or its process died): giving up after "
+        f"{settings.max_attempts} attempts; check that worker's log (out of host memory?) and resubmit"
+    )
+
+
+@dataclass(frozen=True)
+class Beat:
+    """What a heartbeat learned: whether this attempt still owns the run, and if a cancel is pending."""
+
+    owned: bool
+    cancel_requested: bool
+
+
+def heartbeat(*, db: Session, run_id: int, attempt: int) -> Beat:
+    """Record that the owning worker is alive; tell it whether to stop."""
+    write_transaction(db)
+    result = db.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.attempt == attempt, Run.status == RunStatus.running)
+        .values(heartbeat_at=utcnow())
+        .returning(Run.cancel_requested)
+    ).first()
+    db.commit()
+    return Beat(owned=result is not None, cancel_requested=bool(result and result[0]))
+
+
+def finish_run(
+    *,
+    db: Session,
+    settings: Settings,
+    claim: Claim,
+    status: RunStatus,
+    summary: RunSummary | None = None,
+    error: str | None = None,
+) -> bool:
+    """Record how the run ended, with its summary and files; False if it was no longer ours."""
+    write_transaction(db)
+    run = db.get(Run, claim.run_id, with_for_update=True)
+    if run is None or run.status != RunStatus.running or run.attempt != claim.attempt:
+        db.rollback()
+        return False
+    _finish(run, status, error=error)
+    if summary is not None:
+        run.summary = summary.model_dump(mode="json")
+        run.best_val_acc = summary.best_val_acc
+    _record_artifacts(db, settings, run.id)
+    db.commit()
+    return True
+
+
+ARTIFACT_FILES = {"best": "best.pt", "last": "checkpoint.pt", "metrics": "metrics.jsonl", "summary": "summary.json"}
+
+
+def _record_artifacts(db: Session, settings: Settings, run_id: int) -> None:
+    existing = {a.kind: a for a in db.scalars(select(Artifact).where(Artifact.run_id == run_id))}
+    for kind, filename in ARTIFACT_FILES.items():
+        path: Path = settings.runs_dir / str(run_id) / filename
+        if not path.is_file():
+            continue
+        row = existing.get(kind) or Artifact(run_id=run_id, kind=kind)
+        row.path, row.size_bytes, row.created_at = f"runs/{run_id}/{filename}", path.stat().st_size, utcnow()
+        db.add(row)
+
+
+def sweep_stale_runs(*, db: Session, celery: Celery, settings: Settings) -> list[tuple[int, str]]:
+    """Re-queue (or fail, or cancel) running runs whose worker stopped sending heartbeats.
+
+    Safe to run from several processes at once: each run is re-checked under its lock.
+    A re-queue whose publish fails is rolled back and retried by the next sweep.
+
+    Returns:
+        (run id, new status) for each run changed.
+    """
+    cutoff = utcnow() - timedelta(seconds=settings.heartbeat_timeout_s)
+    stale_ids = db.scalars(
+        select(Run.id).where(Run.status == RunStatus.running, Run.heartbeat_at < cutoff).limit(100)
+    ).all()
+    db.rollback()
+    changed = []
+    for run_id in stale_ids:
+        outcome = _sweep_one(db=db, celery=celery, settings=settings, run_id=run_id)
+        if outcome is not None:
+            changed.append((run_id, outcome))
+    return changed
+
+
+def _sweep_one(*, db: Session, celery: Celery, settings: Settings, run_id: int) -> str | None:
+    write_transaction(db)
+    run = db.get(Run, run_id, with_for_update=True)
+    if run is None or run.status != RunStatus.running or not _stale(run, settings, utcnow()):
+        db.rollback()
+        return None
+    if run.cancel_requested:
+        _finish(run, RunStatus.cancelled, error=None)
+    elif run.attempt >= settings.max_attempts:
+        _finish(run, RunStatus.failed, error=_lost_message(run, settings))
+    else:
+        run.status = RunStatus.queued
+        try:
+            enqueue_training(celery, run.id, run.queue)
+        except BROKER_ERRORS:
+            db.rollback()
+            return None
+    db.commit()
+    return str(run.status)
+

@@ -1,0 +1,78 @@
+"""The Celery application: built from Settings, never at import time.
+
+Delivery rules for long GPU jobs: prefetch 1 (a busy worker holds no second run),
+late acks and reject-on-worker-lost (a run whose process dies goes back to the queue).
+The task itself makes redelivery safe: it claims the run in the database first, so a
+duplicate delivery of a run that another live worker owns does nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kombu.exceptions
+import sqlalchemy.exc
+from celery import Celery
+from kombu import Queue
+
+from app.settings import Settings
+
+TRAIN_TASK = "stagewise.train_run"
+
+# What publishing raises when the broker is down: kombu wraps connection errors in
+# its OperationalError; the SQLAlchemy transport can let SQLAlchemy's own through.
+BROKER_ERRORS: tuple[type[Exception], ...] = (
+    kombu.exceptions.OperationalError,
+    sqlalchemy.exc.OperationalError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+def make_celery(settings: Settings) -> Celery:
+    """A Celery app talking to `settings.broker_url`, with one queue per `settings.queues`."""
+    app = Celery("stagewise", broker=settings.broker_url, include=["worker.tasks"])
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        result_backend=None,
+        task_queues=[Queue(name) for name in settings.queues],
+        task_default_queue=settings.default_queue,
+        task_serializer="json",
+        accept_content=["json"],
+        broker_transport_options=_transport_options(settings),
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=settings.publish_timeout_s,
+        # A submit must answer quickly when the broker is down (the API returns 503).
+        task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5},
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        # Broadcast needs a fanout exchange, which kombu's SQLAlchemy transport lacks.
+        worker_enable_remote_control=settings.broker_url.startswith(("redis", "rediss")),
+    )
+    app.conf.stagewise_settings = settings
+    return app
+
+
+def _transport_options(settings: Settings) -> dict[str, Any]:
+    scheme = settings.broker_url.split("://", 1)[0]
+    if scheme.startswith(("redis", "rediss")):
+        # An unacknowledged run is redelivered after this; a duplicate of a run that
+        # is still alive is dropped by the task's claim, so it only bounds how long a
+        # run of a crashed host waits (the heartbeat sweeper is usually quicker).
+        return {
+            "visibility_timeout": settings.broker_visibility_timeout_s,
+            "socket_connect_timeout": settings.publish_timeout_s,
+            "socket_timeout": 30,
+        }
+    if scheme.startswith(("sqla", "sqlalchemy")):
+        # Options here go to create_engine(); SQLite waits for the lock instead of failing.
+        return {"connect_args": {"timeout": 30}} if "sqlite" in settings.broker_url else {}
+    return {}
+
+
+def enqueue_training(app: Celery, run_id: int, queue: str) -> None:
+    """Publish the training task of run `run_id` on `queue` (raises when the broker is down)."""
+    app.send_task(TRAIN_TASK, args=[run_id], queue=queue, retry=True)
