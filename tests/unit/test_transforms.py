@@ -1,0 +1,142 @@
+"""Per-batch resizing, augmentation and normalization of stored uint8 images."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from worker.training.transforms import AUGMENTS, iterate_batches, prepare_batch
+
+RANDOM_AUGMENTS = ("flip", "crop_flip", "resized_crop_flip")
+
+
+def _images(batch: int = 8, side: int = 32, seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (batch, 3, side, side), dtype=torch.uint8, generator=generator)
+
+
+def _solid(red: int, green: int, blue: int, side: int = 4) -> torch.Tensor:
+    return torch.tensor([red, green, blue], dtype=torch.uint8).view(1, 3, 1, 1).expand(2, 3, side, side)
+
+
+def _train(images: torch.Tensor, augment: str, seed: int, image_size: int = 32) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return prepare_batch(
+        images, train=True, image_size=image_size, augment=augment, normalization="caffe", generator=generator
+    )
+
+
+def _eval(images: torch.Tensor, image_size: int, normalization: str = "caffe") -> torch.Tensor:
+    return prepare_batch(images, train=False, image_size=image_size, augment="none", normalization=normalization)
+
+
+def test_caffe_normalization_gives_bgr_0_255_minus_the_means() -> None:
+    out = _eval(_solid(10, 20, 30), image_size=4)
+    expected = torch.tensor([30 - 103.939, 20 - 116.779, 10 - 123.68])
+    assert torch.allclose(out[0, :, 0, 0], expected, atol=1e-4)
+
+
+def test_imagenet_normalization_gives_rgb_over_255_standardised() -> None:
+    out = _eval(_solid(10, 20, 30), image_size=4, normalization="imagenet")
+    expected = (torch.tensor([10, 20, 30]) / 255 - torch.tensor([0.485, 0.456, 0.406])) / torch.tensor(
+        [0.229, 0.224, 0.225]
+    )
+    assert torch.allclose(out[0, :, 0, 0], expected, atol=1e-6)
+
+
+def test_the_output_is_float32_at_image_size() -> None:
+    out = _eval(_images(side=37), image_size=32)
+    assert (out.shape, out.dtype) == ((8, 3, 32, 32), torch.float32)
+
+
+def test_eval_is_deterministic() -> None:
+    images = _images(side=37)
+    assert torch.equal(_eval(images, 32), _eval(images, 32))
+
+
+def test_eval_of_a_256px_stored_image_is_its_central_224px_crop() -> None:
+    images = _images(batch=2, side=256)
+    assert torch.equal(_eval(images, 224), _eval(images[:, :, 16:240, 16:240].contiguous(), 224))
+
+
+def test_eval_resizes_native_size_images_up_to_image_size() -> None:
+    out = _eval(_solid(10, 20, 30, side=8), image_size=32)
+    assert out.shape[-2:] == (32, 32) and torch.allclose(out, out[:, :, :1, :1].expand_as(out), atol=1e-4)
+
+
+@pytest.mark.parametrize("augment", AUGMENTS)
+def test_training_augmentation_is_reproducible_with_the_same_seed(augment: str) -> None:
+    images = _images(side=37)
+    assert torch.equal(_train(images, augment, seed=1), _train(images, augment, seed=1))
+
+
+@pytest.mark.parametrize("augment", RANDOM_AUGMENTS)
+def test_training_augmentation_differs_with_another_seed(augment: str) -> None:
+    images = _images(side=37)
+    assert not torch.equal(_train(images, augment, seed=1), _train(images, augment, seed=2))
+
+
+def test_no_augmentation_trains_on_the_eval_view() -> None:
+    images = _images(side=37)
+    assert torch.equal(_train(images, "none", seed=1), _eval(images, 32))
+
+
+def test_flip_mirrors_some_images_left_right_and_leaves_the_others() -> None:
+    images = _images(batch=32)
+    out, plain = _train(images, "flip", seed=0), _eval(images, 32)
+    mirrored = [torch.equal(o, p.flip(-1)) for o, p in zip(out, plain)]
+    untouched = [torch.equal(o, p) for o, p in zip(out, plain)]
+    assert any(mirrored) and any(untouched) and all(m or u for m, u in zip(mirrored, untouched))
+
+
+def test_crop_flip_takes_a_window_of_the_image_padded_by_an_eighth() -> None:
+    images = _images(batch=4, side=16)
+    padded = _eval(torch.nn.functional.pad(images, (2, 2, 2, 2)), 20)  # black borders, like RandomCrop
+    out = _train(images, "crop_flip", seed=0, image_size=16)
+    for sample, source in zip(out, padded):
+        windows = [source[:, y : y + 16, x : x + 16] for y in range(5) for x in range(5)]
+        assert any(torch.equal(sample, w) or torch.equal(sample, w.flip(-1)) for w in windows)
+
+
+def test_resized_crop_flip_draws_its_own_crop_for_each_image() -> None:
+    same = _images(batch=1, side=48).expand(6, -1, -1, -1)
+    out = _train(same, "resized_crop_flip", seed=0)
+    assert len({tuple(sample.flatten()[:64].tolist()) for sample in out}) == 6
+
+
+@pytest.mark.parametrize("side", [32, 37])
+@pytest.mark.parametrize("augment", ["crop_flip", "resized_crop_flip"])
+def test_cropping_augmentations_keep_shape_and_dtype(augment: str, side: int) -> None:
+    out = _train(_images(side=side), augment, seed=0, image_size=32)
+    assert (out.shape, out.dtype) == ((8, 3, 32, 32), torch.float32)
+
+
+def test_unknown_augment_is_refused_naming_the_allowed_ones() -> None:
+    with pytest.raises(ValueError, match="resized_crop_flip"):
+        prepare_batch(_images(), train=True, image_size=32, augment="mixup", normalization="imagenet")
+
+
+def test_batches_cover_every_index_once_and_keep_the_last_partial_batch() -> None:
+    batches = list(iterate_batches(10, 4, shuffle=True, generator=torch.Generator().manual_seed(0)))
+    assert [len(b) for b in batches] == [4, 4, 2] and sorted(torch.cat(batches).tolist()) == list(range(10))
+
+
+def test_unshuffled_batches_are_in_order() -> None:
+    assert torch.cat(list(iterate_batches(5, 2, shuffle=False, generator=None))).tolist() == [0, 1, 2, 3, 4]
+
+
+def test_shuffled_batches_follow_the_generator_seed() -> None:
+    def order(seed: int) -> list[int]:
+        generator = torch.Generator().manual_seed(seed)
+        return torch.cat(list(iterate_batches(50, 8, shuffle=True, generator=generator))).tolist()
+
+    assert order(3) == order(3) and order(3) != order(4)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("augment", AUGMENTS)
+def test_a_seed_gives_the_same_augmentation_on_cuda_as_on_cpu(augment: str) -> None:
+    images = _images(side=37)
+    on_cuda = _train(images.cuda(), augment, seed=5)
+    assert on_cuda.is_cuda and torch.allclose(on_cuda.cpu(), _train(images, augment, seed=5), atol=1e-2)

@@ -1,0 +1,463 @@
+"""Datasets as in-memory tensors: find the files, split them, decode the chosen images once.
+
+A dataset is first a *pool*: every image in a documented order, with its label. Runs
+record split positions in that order (`LoadedData.indices`), so the order is part of
+the contract:
+
+- cifar10: the 50,000 official training images, then the 10,000 test images. From the
+  pickled batches (torchvision's `cifar-10-batches-py`): data_batch_1..5 then test_batch,
+  rows in file order. From class folders: train/<class>/ then test/<class>/, classes in
+  catalog order, files sorted by path within each class.
+- hymenoptera, caltech101, imagefolder: every image file, sorted by its path relative
+  to the dataset folder. Class folders sit at the top, or inside split folders (train/,
+  val/, test/ …) whose classes are pooled by name.
+- digits: scikit-learn's order. fake: generation order.
+
+Only the images a split selects are decoded (CIFAR-10-4000 decodes 15,000 files, not
+60,000). Folder datasets are stored at round(image_size * 256 / 224) px so that the
+eval view is the classic 256 → 224 center crop; fixed-size datasets stay native.
+"""
+
+from __future__ import annotations
+
+import codecs
+import colorsys
+import os
+import pickle
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+import torch
+
+from app.schemas.catalog import CIFAR10_CLASSES, DATASETS, DatasetSpec
+from app.schemas.train_config import DatasetConfig
+from worker.training.errors import DatasetNotFound, InvalidDataset
+from worker.training.images import decode_images
+from worker.training.splits import (
+    SplitIndices,
+    balanced_subset,
+    split_hash,
+    stratified_split,
+)
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif"})
+SPLIT_FOLDERS = frozenset({"train", "training", "val", "valid", "validation", "test", "testing"})
+CIFAR10_BATCHES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch")
+EVAL_RESIZE_RATIO = 256 / 224  # stored side per output side: the eval view is a 224/256 center crop
+FAKE_SIDE = 32
+
+
+@dataclass
+class ImageTensors:
+    """Images of one split: uint8 (N, 3, H, W) and int64 (N,) labels."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+@dataclass
+class LoadedData:
+    """A dataset split and decoded, ready for `prepare_batch`.
+
+    Attributes:
+        train, val, test: the splits (val and test may hold 0 images).
+        class_names: label i is class_names[i].
+        indices: per split, the images' positions in the dataset's pool order.
+        split_hash: fingerprint of `indices`, identical on every machine.
+        skipped: unreadable files left out (on_bad_image="skip"), relative to the dataset folder.
+        storage_size: the stored images' side length S.
+    """
+
+    train: ImageTensors
+    val: ImageTensors
+    test: ImageTensors
+    class_names: list[str]
+    indices: dict[str, list[int]]
+    split_hash: str
+    skipped: list[str]
+    storage_size: int
+
+
+@dataclass(frozen=True)
+class _Pool:
+    """Every image of a dataset in pool order: files to decode, or pixels already in memory."""
+
+    class_names: list[str]
+    labels: list[int]
+    root: Path | None = None
+    files: list[str] | None = None  # relative to root, "/"-separated
+    pixels: torch.Tensor | None = None
+    train_count: int = 0  # official splits: the first train_count positions are the training set
+
+    def take(
+        self, positions: list[int], size: int, *, num_workers: int, on_bad_image: str
+    ) -> tuple[torch.Tensor, list[int], list[str]]:
+        """The images at `positions` as (uint8 tensor, kept positions, skipped file names)."""
+        if self.pixels is not None:
+            return self.pixels[torch.tensor(positions, dtype=torch.int64)], positions, []
+        assert self.root is not None and self.files is not None
+        paths = [self.root / self.files[p] for p in positions]
+        images, kept, _ = decode_images(paths, size, num_workers=num_workers, on_bad_image=on_bad_image)
+        kept_positions = [positions[k] for k in kept]
+        skipped = sorted(set(positions) - set(kept_positions))
+        return images, kept_positions, [self.files[p] for p in skipped]
+
+
+# --- where the files are ----------------------------------------------------------------
+
+
+@cache
+def _admin_link_names() -> frozenset[str]:
+    """Top-level names under which an admin may link a catalog dataset stored elsewhere."""
+    return frozenset(folder.split("/")[0] for spec in DATASETS.values() for folder in spec.folders)
+
+
+def _readable_roots(folder: Path, relative: str, data_root: Path) -> tuple[Path, ...]:
+    """The real folders a dataset may read from; refuses a path that leads out of the data root."""
+    real, root = folder.resolve(), data_root.resolve()
+    if real.is_relative_to(root):
+        return (root,)
+    first = Path(relative).parts[0]
+    link = data_root / first
+    if first in _admin_link_names() and link.is_symlink() and real.is_relative_to(link.resolve()):
+        return (root, link.resolve())
+    raise InvalidDataset(
+        f"dataset folder {relative!r} resolves to {real}, outside the data root {root}. Only links an "
+        f"admin placed at a catalog folder name ({', '.join(sorted(_admin_link_names()))}) may point "
+        "elsewhere; move the images under the data root"
+    )
+
+
+def _locate(config: DatasetConfig, data_root: Path) -> tuple[Path, tuple[Path, ...]]:
+    spec = DATASETS[config.name]
+    candidates = [config.path] if config.path else list(spec.folders)
+    for candidate in candidates:
+        folder = data_root / candidate
+        if folder.is_dir():
+            return folder, _readable_roots(folder, candidate, data_root)
+    if not candidates:
+        raise DatasetNotFound(f"dataset {spec.name!r} is built in and has no folder")
+    hint = f" Get it from {spec.source}." if spec.source else " Check dataset.path."
+    raise DatasetNotFound(
+        f"dataset {spec.name!r} not found: tried {', '.join(candidates)} under the data root {data_root}.{hint}"
+    )
+
+
+def find_dataset_dir(config: DatasetConfig, data_root: Path) -> Path:
+    """The dataset's folder: `config.path`, else the first catalog folder present under `data_root`.
+
+    Raises:
+        DatasetNotFound: no candidate folder exists; names the folders tried, the data
+            root and where to get the data.
+        InvalidDataset: the folder resolves outside the data root, other than through an
+            admin-placed link at a catalog folder name (e.g. data_root/cifar10_jpg -> /srv/…).
+    """
+    return _locate(config, data_root)[0]
+
+
+def _check_inside(path: Path, roots: tuple[Path, ...]) -> None:
+    """A link inside a dataset must stay in it: a user's folder must not read the server's files."""
+    real = path.resolve()
+    if not any(real.is_relative_to(root) for root in roots):
+        raise InvalidDataset(f"{path} links to {real}, outside the data root; remove the link")
+
+
+def _entries(folder: Path, roots: tuple[Path, ...]) -> list[os.DirEntry[str]]:
+    with os.scandir(folder) as scan:
+        entries = [entry for entry in scan if not entry.name.startswith(".")]  # .DS_Store, ._x.jpg
+    for entry in entries:
+        if entry.is_symlink():
+            _check_inside(Path(entry.path), roots)
+    return entries
+
+
+def _image_files(folder: Path, roots: tuple[Path, ...], prefix: str = "") -> list[str]:
+    """Every image file under `folder` (recursively), as sorted `prefix` + relative paths.
+
+    Strings, not Paths: building 60,000 Path objects costs seconds, scandir names do not.
+    """
+    found: list[str] = []
+    pending, seen = [""], set()
+    while pending:
+        relative = pending.pop()
+        current = folder / relative
+        if (real := current.resolve()) in seen:  # a link back up must not loop forever
+            continue
+        seen.add(real)
+        for entry in _entries(current, roots):
+            if entry.is_dir():
+                pending.append(f"{relative}{entry.name}/")
+            elif entry.is_file() and os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
+                found.append(f"{prefix}{relative}{entry.name}")
+    return sorted(found)
+
+
+def _class_files(folder: Path, roots: tuple[Path, ...], exclude: Sequence[str] = ()) -> dict[str, list[str]]:
+    """Class name → its image files relative to `folder`, for classes with at least one image."""
+    tops = [e.name for e in _entries(folder, roots) if e.is_dir()]
+    if tops and all(top.lower() in SPLIT_FOLDERS for top in tops):
+        tops = [f"{top}/{e.name}" for top in tops for e in _entries(folder / top, roots) if e.is_dir()]
+    classes: dict[str, list[str]] = {}
+    for top in tops:
+        name = top.rsplit("/", 1)[-1]
+        if name not in exclude:
+            classes.setdefault(name, []).extend(_image_files(folder / top, roots, prefix=f"{top}/"))
+    return {name: files for name, files in sorted(classes.items()) if files}
+
+
+# --- pools --------------------------------------------------------------------------------
+
+
+def _checked_names(spec: DatasetSpec, found: list[str], folder: Path) -> list[str]:
+    """Class names in label order, after checking the folder has the classes the catalog promises."""
+    if spec.class_names and sorted(found) != sorted(spec.class_names):
+        raise InvalidDataset(f"{folder} has classes {found}, expected {list(spec.class_names)}")
+    if spec.num_classes is not None and len(found) != spec.num_classes:
+        raise InvalidDataset(f"{folder} has {len(found)} class folders with images, expected {spec.num_classes}")
+    if len(found) < 2:
+        raise InvalidDataset(
+            f"{folder} needs at least 2 class folders holding images ({', '.join(sorted(IMAGE_EXTENSIONS))}); "
+            f"found {found}"
+        )
+    return list(spec.class_names) or found
+
+
+def _folder_pool(config: DatasetConfig, data_root: Path) -> _Pool:
+    folder, roots = _locate(config, data_root)
+    exclude = ("BACKGROUND_Google",) if config.name == "caltech101" else ()  # clutter, not a class
+    classes = _class_files(folder, roots, exclude)
+    names = _checked_names(DATASETS[config.name], list(classes), folder)
+    entries = sorted((file, label) for label, name in enumerate(names) for file in classes[name])
+    return _Pool(names, [label for _, label in entries], folder, [file for file, _ in entries])
+
+
+def _cifar10_folders(folder: Path, roots: tuple[Path, ...]) -> _Pool:
+    files: list[str] = []
+    labels: list[int] = []
+    train_count = 0
+    for split in ("train", "test"):
+        for label, name in enumerate(CIFAR10_CLASSES):
+            class_dir = folder / split / name
+            if not class_dir.is_dir():
+                raise DatasetNotFound(
+                    f"{class_dir} is missing: CIFAR-10 as image folders needs train/<class>/ and "
+                    f"test/<class>/ for {', '.join(CIFAR10_CLASSES)}"
+                )
+            class_files = _image_files(class_dir, roots, prefix=f"{split}/{name}/")
+            files.extend(class_files)
+            labels.extend([label] * len(class_files))
+        train_count = train_count or len(files)
+    return _Pool(list(CIFAR10_CLASSES), labels, folder, files, train_count=train_count)
+
+
+def _latin1(text: str, encoding: str) -> bytes:
+    # Python 3 writes bytes at pickle protocol 2 as _codecs.encode(text, "latin1"): allow that codec only.
+    if encoding.replace("-", "").lower() != "latin1":
+        raise pickle.UnpicklingError(f"refusing codec {encoding!r} in a CIFAR-10 batch")
+    return codecs.encode(text, "latin1")
+
+
+@cache
+def _cifar_globals() -> dict[tuple[str, str], Any]:
+    """Every global a CIFAR-10 batch may name: NumPy's array rebuilders and plain containers."""
+    sample = np.empty(1, dtype=np.uint8)
+    allowed: dict[tuple[str, str], Any] = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
+    for core in ("numpy.core", "numpy._core"):  # NumPy 1 and 2 spell the module differently
+        allowed[(f"{core}.multiarray", "_reconstruct")] = sample.__reduce__()[0]
+        allowed[(f"{core}.numeric", "_frombuffer")] = sample.__reduce_ex__(5)[0]
+    for module in ("builtins", "__builtin__"):
+        for container in (dict, list, tuple, set, frozenset, bytearray):
+            allowed[(module, container.__name__)] = container
+    allowed[("_codecs", "encode")] = _latin1
+    return allowed
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Reads CIFAR-10's pickled batches, and refuses every other global.
+
+    A pickle may name any importable callable and call it (os.system, open…), so a
+    downloaded file is only unpickled with this allow-list, never with pickle.load.
+    """
+
+    def find_class(self, module: str, name: str) -> Any:
+        allowed = _cifar_globals()
+        if (module, name) not in allowed:
+            raise pickle.UnpicklingError(f"refusing {module}.{name}: a CIFAR-10 batch holds only arrays and lists")
+        return allowed[(module, name)]
+
+
+def _unpickle_batch(file: BinaryIO) -> tuple[np.ndarray, list[int]]:
+    batch = _CifarUnpickler(file, encoding="bytes").load()
+    if not isinstance(batch, dict):
+        raise TypeError(f"expected a dict, got {type(batch).__name__}")
+    batch = {key.decode() if isinstance(key, bytes) else key: value for key, value in batch.items()}
+    data, labels = batch.get("data"), batch.get("labels")
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        raise ValueError("'data' must be a uint8 array of shape (N, 3072)")
+    if not isinstance(labels, list) or len(labels) != len(data) or not all(0 <= int(x) < 10 for x in labels):
+        raise ValueError("'labels' must be a list of N ints in 0..9")
+    return data, [int(x) for x in labels]
+
+
+def _read_cifar_batch(path: Path) -> tuple[np.ndarray, list[int]]:
+    try:
+        with path.open("rb") as file:
+            return _unpickle_batch(file)
+    except Exception as error:  # untrusted bytes can fail in any way; each means "not a CIFAR batch"
+        raise InvalidDataset(
+            f"{path} is not a valid CIFAR-10 batch ({error}); re-extract cifar-10-python.tar.gz"
+        ) from error
+
+
+def _cifar10_pickled(folder: Path) -> _Pool:
+    missing = [name for name in CIFAR10_BATCHES if not (folder / name).is_file()]
+    if missing:
+        raise DatasetNotFound(f"{folder} lacks {', '.join(missing)}; re-extract cifar-10-python.tar.gz")
+    batches = [_read_cifar_batch(folder / name) for name in CIFAR10_BATCHES]
+    # Each row is 1024 red, then 1024 green, then 1024 blue values, row-major: already C x H x W.
+    pixels = torch.from_numpy(np.concatenate([data for data, _ in batches])).view(-1, 3, 32, 32)
+    labels = [label for _, batch_labels in batches for label in batch_labels]
+    train_count = sum(len(batch_labels) for _, batch_labels in batches[:-1])
+    return _Pool(list(CIFAR10_CLASSES), labels, pixels=pixels, train_count=train_count)
+
+
+def _cifar10_pool(config: DatasetConfig, data_root: Path) -> _Pool:
+    folder, roots = _locate(config, data_root)
+    for batches in (folder, folder / "cifar-10-batches-py"):  # torchvision's root holds the latter
+        if (batches / "data_batch_1").exists() or (batches / "test_batch").exists():
+            return _cifar10_pickled(batches)
+    if (folder / "train").is_dir() and (folder / "test").is_dir():
+        return _cifar10_folders(folder, roots)
+    raise DatasetNotFound(
+        f"{folder} holds neither CIFAR-10 layout: cifar-10-batches-py (data_batch_1..5, test_batch) "
+        f"or train/<class>/ + test/<class>/ image folders. Get it from {DATASETS['cifar10'].source}"
+    )
+
+
+def _digits_pool(config: DatasetConfig, data_root: Path) -> _Pool:
+    # Imported here, not at the top: scikit-learn takes a second to import.
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    grey = np.rint(digits.images * (255 / 16)).astype(np.uint8)  # 0..16 ink levels → 0..255
+    pixels = torch.from_numpy(grey)[:, None].expand(-1, 3, -1, -1).contiguous()
+    return _Pool(list(DATASETS["digits"].class_names), [int(t) for t in digits.target], pixels=pixels)
+
+
+def _fake_pool(config: DatasetConfig, data_root: Path) -> _Pool:
+    """Class c is a flat colour (hue c / classes) plus seeded noise: learnable in a few steps."""
+    classes, count = config.num_classes or 3, config.num_images or 60
+    labels = [i % classes for i in range(count)]
+    colours = np.array([colorsys.hsv_to_rgb(c / classes, 0.8, 0.9) for c in range(classes)]) * 255
+    noise = np.random.Generator(np.random.PCG64(0)).normal(0.0, 24.0, size=(count, 3, FAKE_SIDE, FAKE_SIDE))
+    pixels = np.clip(colours[labels][:, :, None, None] + noise, 0, 255).round().astype(np.uint8)
+    return _Pool([f"class_{c}" for c in range(classes)], labels, pixels=torch.from_numpy(pixels))
+
+
+_POOLS: dict[str, Callable[[DatasetConfig, Path], _Pool]] = {
+    "cifar10": _cifar10_pool,
+    "hymenoptera": _folder_pool,
+    "caltech101": _folder_pool,
+    "imagefolder": _folder_pool,
+    "digits": _digits_pool,
+    "fake": _fake_pool,
+}
+
+
+# --- splits -------------------------------------------------------------------------------
+
+
+def _official_split(pool: _Pool, config: DatasetConfig) -> SplitIndices:
+    """CIFAR style: train_size and val_size drawn class-balanced from the training set."""
+    labels, seed = pool.labels, config.split_seed
+    official_train = range(pool.train_count)
+    test_pool = list(range(pool.train_count, len(labels)))
+    val_size = config.val_size if config.val_size is not None else (1000 if config.train_size else 5000)
+    if config.train_size is None:
+        val = balanced_subset(labels, official_train, val_size, seed, field="dataset.val_size")
+        train = sorted(set(official_train) - set(val))
+    else:
+        train = balanced_subset(labels, official_train, config.train_size, seed, field="dataset.train_size")
+        rest = sorted(set(official_train) - set(train))
+        val = balanced_subset(labels, rest, val_size, seed, field="dataset.val_size")
+    test = test_pool
+    if config.test_size is not None:
+        test = balanced_subset(labels, test_pool, config.test_size, seed, field="dataset.test_size")
+    return SplitIndices(train, val, test)
+
+
+def _fraction_split(pool: _Pool, config: DatasetConfig) -> SplitIndices:
+    """Stratified by `fractions`; train_size, val_size, test_size then cap a split class-balanced."""
+    fractions = config.resolved_fractions()
+    assert fractions is not None  # every "fractions" dataset has catalog defaults
+    split = stratified_split(pool.labels, (fractions.train, fractions.val, fractions.test), config.split_seed)
+    parts = {"train": split.train, "val": split.val, "test": split.test}
+    for name, size in (("train", config.train_size), ("val", config.val_size), ("test", config.test_size)):
+        if size is not None:
+            parts[name] = balanced_subset(pool.labels, parts[name], size, config.split_seed, field=f"dataset.{name}_size")
+    return SplitIndices(parts["train"], parts["val"], parts["test"])
+
+
+_SPLITS: dict[str, Callable[[_Pool, DatasetConfig], SplitIndices]] = {
+    "official": _official_split,
+    "fractions": _fraction_split,
+}
+
+
+# --- public -------------------------------------------------------------------------------
+
+
+def storage_size(config: DatasetConfig, image_size: int) -> int:
+    """The stored side S: native for fixed-size datasets, else image_size * 256/224 for the eval crop."""
+    return DATASETS[config.name].native_size or round(image_size * EVAL_RESIZE_RATIO)
+
+
+def num_classes_for(config: DatasetConfig, data_root: Path) -> int:
+    """The number of classes, without decoding any image (folder datasets list their files)."""
+    if config.name == "fake":
+        return config.num_classes or 3
+    spec = DATASETS[config.name]
+    if spec.num_classes is not None:
+        return spec.num_classes
+    folder, roots = _locate(config, data_root)
+    return len(_class_files(folder, roots))
+
+
+def load_data(config: DatasetConfig, data_root: Path, image_size: int, *, num_workers: int = 0) -> LoadedData:
+    """Find, split and decode a dataset into uint8 tensors in memory.
+
+    Args:
+        config: which dataset and how to split it.
+        data_root: the folder holding the datasets.
+        image_size: the model's input side; folder datasets are stored at
+            `storage_size(config, image_size)`.
+        num_workers: decoding threads (0: one per CPU).
+
+    Raises:
+        DatasetNotFound: the dataset's folder or files are missing.
+        InvalidDataset: too few images for a requested size, a folder outside the data
+            root, an unreadable CIFAR-10 batch.
+        BadImage: an image cannot be decoded and `config.on_bad_image` is "error".
+    """
+    pool = _POOLS[config.name](config, data_root)
+    split = _SPLITS[DATASETS[config.name].split](pool, config)
+    size = storage_size(config, image_size)
+    parts: dict[str, ImageTensors] = {}
+    indices: dict[str, list[int]] = {}
+    skipped: list[str] = []
+    for name, positions in (("train", split.train), ("val", split.val), ("test", split.test)):
+        images, kept, bad = pool.take(positions, size, num_workers=num_workers, on_bad_image=config.on_bad_image)
+        parts[name] = ImageTensors(images, torch.tensor([pool.labels[p] for p in kept], dtype=torch.int64))
+        indices[name] = kept
+        skipped.extend(bad)
+    return LoadedData(
+        parts["train"], parts["val"], parts["test"], pool.class_names, indices,
+        split_hash(SplitIndices(indices["train"], indices["val"], indices["test"])), skipped, size,
+    )  # fmt: skip

@@ -1,0 +1,160 @@
+"""Per-batch resizing, augmentation and normalization of stored uint8 images.
+
+Images arrive as the (B, 3, S, S) uint8 tensors of `worker.training.datasets`, on the
+CPU or already on the GPU, and leave as float32 (B, 3, image_size, image_size) model
+inputs. Everything is batched tensor work on the images' device: no per-image Python
+loop and no PIL, so augmentation never becomes the bottleneck the decoder used to be.
+
+Folder datasets are stored at S = round(image_size * 256 / 224), so the eval view is
+the classic Resize(256) + CenterCrop(224); fixed-size datasets (CIFAR, digits) stay
+native and are resized. Random parameters are drawn from a CPU generator, so one seed
+gives the same augmentation on CPU and CUDA.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import cast
+
+import torch
+import torch.nn.functional as F
+from torchvision.ops import roi_align
+
+from app.schemas.catalog import NORMALIZATIONS
+
+AUGMENTS = ("none", "flip", "crop_flip", "resized_crop_flip")
+EVAL_CROP_RATIO = 224 / 256  # the ImageNet convention: resize to 256, center-crop 224
+# RandomResizedCrop's area range: (0.25, 1) rather than torchvision's (0.08, 1), which
+# destroys too much of a small fine-tuning set's images (fastai's default is similar).
+_CROP_SCALE = (0.25, 1.0)
+_CROP_LOG_RATIO = (math.log(3 / 4), math.log(4 / 3))
+_CROP_TRIES = 10  # as torchvision: draw up to 10 boxes, keep the first that fits
+
+
+def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
+    if x.shape[-1] == size and x.shape[-2] == size:
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+
+
+def _eval_view(images: torch.Tensor, image_size: int) -> torch.Tensor:
+    """The central view at `image_size`: crop 224/256 of a larger image, or resize a smaller one."""
+    side = images.shape[-1]
+    if side > image_size:
+        crop = max(image_size, round(side * EVAL_CROP_RATIO))
+        top = round((side - crop) / 2)
+        images = images[..., top : top + crop, top : top + crop]  # crop in uint8: less to convert
+    return _resize(images.float(), image_size)
+
+
+def _flip(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Mirror each image left-right with probability 1/2."""
+    flip = torch.rand(x.shape[0], generator=generator) < 0.5
+    return torch.where(flip.to(x.device)[:, None, None, None], x.flip(-1), x)
+
+
+def _pad_crop(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Zero-pad by size // 8 and crop each image back at its own random offset (CIFAR style)."""
+    batch, _, size, _ = x.shape
+    pad = size // 8
+    if pad == 0:
+        return x
+    padded = F.pad(x, (pad, pad, pad, pad))
+    offsets = torch.randint(0, 2 * pad + 1, (2, batch), generator=generator).to(x.device)
+    steps = torch.arange(size, device=x.device)
+    rows = (offsets[0, :, None] + steps)[:, :, None]  # (B, size, 1)
+    cols = (offsets[1, :, None] + steps)[:, None, :]  # (B, 1, size)
+    picked = padded[torch.arange(batch, device=x.device)[:, None, None], :, rows, cols]  # (B, size, size, C)
+    return picked.permute(0, 3, 1, 2).contiguous()
+
+
+def _random_boxes(batch: int, side: int, generator: torch.Generator | None) -> torch.Tensor:
+    """(B, 4) boxes x0, y0, x1, y1 drawn like torchvision's RandomResizedCrop, all at once."""
+    shape = (batch, _CROP_TRIES)
+    scale = torch.empty(shape).uniform_(*_CROP_SCALE, generator=generator)
+    ratio = torch.empty(shape).uniform_(*_CROP_LOG_RATIO, generator=generator).exp()
+    area = float(side * side)
+    widths, heights = (area * scale * ratio).sqrt().round(), (area * scale / ratio).sqrt().round()
+    fits = (widths >= 1) & (heights >= 1) & (widths <= side) & (heights <= side)
+    first = fits.to(torch.int64).argmax(dim=1, keepdim=True)  # argmax returns the first maximum
+    found = fits.any(dim=1)
+    width = torch.where(found, widths.gather(1, first).squeeze(1), float(side))
+    height = torch.where(found, heights.gather(1, first).squeeze(1), float(side))
+    x0 = (torch.rand(batch, generator=generator) * (side - width + 1)).floor()
+    y0 = (torch.rand(batch, generator=generator) * (side - height + 1)).floor()
+    return torch.stack([x0, y0, x0 + width, y0 + height], dim=1)
+
+
+def _random_resized_crop(images: torch.Tensor, image_size: int, generator: torch.Generator | None) -> torch.Tensor:
+    """A random box of each image, resampled to `image_size` in one batched call.
+
+    roi_align with adaptive sampling averages several bilinear samples per output pixel
+    when a box is larger than the output, so shrinking does not alias.
+    """
+    batch, side = images.shape[0], images.shape[-1]
+    boxes = _random_boxes(batch, side, generator)
+    rois = torch.cat([torch.arange(batch, dtype=boxes.dtype)[:, None], boxes], dim=1)
+    x = images.float()
+    return roi_align(x, rois.to(x.device), output_size=image_size, sampling_ratio=-1, aligned=True)
+
+
+def _normalize(x: torch.Tensor, normalization: str) -> torch.Tensor:
+    spec = NORMALIZATIONS[normalization]
+    if spec["order"] == "BGR":
+        x = x.flip(1)  # Caffe weights were trained on OpenCV's BGR images
+    mean = torch.tensor(cast(tuple[float, ...], spec["mean"]), device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(cast(tuple[float, ...], spec["std"]), device=x.device).view(1, 3, 1, 1)
+    return (x * cast(float, spec["scale"]) - mean) / std
+
+
+def prepare_batch(
+    images: torch.Tensor,
+    *,
+    train: bool,
+    image_size: int,
+    augment: str,
+    normalization: str,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Turn stored uint8 images into normalized model inputs, augmented when training.
+
+    Args:
+        images: (B, 3, S, S) uint8 on any device; the result stays on that device.
+        train: apply `augment`; otherwise the deterministic eval view.
+        image_size: the output side length.
+        augment: "none", "flip" (random horizontal flip), "crop_flip" (pad by
+            image_size // 8 at output size, random crop back, flip) or
+            "resized_crop_flip" (random resized crop, area 25-100 %, aspect 3/4-4/3, flip).
+        normalization: a key of `NORMALIZATIONS`: "imagenet" (RGB / 255, standardised)
+            or "caffe" (BGR, 0-255, mean subtracted).
+        generator: CPU generator for the random parameters (None: torch's global one).
+
+    Returns:
+        (B, 3, image_size, image_size) float32.
+    """
+    if augment not in AUGMENTS:
+        raise ValueError(f"unknown augment {augment!r}; allowed: {', '.join(AUGMENTS)}")
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"unknown normalization {normalization!r}; allowed: {', '.join(NORMALIZATIONS)}")
+    if images.dtype != torch.uint8 or images.dim() != 4:
+        raise ValueError(f"expected (B, 3, S, S) uint8 images, got {images.dtype} {tuple(images.shape)}")
+    if train and augment == "resized_crop_flip":
+        x = _flip(_random_resized_crop(images, image_size, generator), generator)
+    else:
+        x = _eval_view(images, image_size)
+        if train and augment == "crop_flip":
+            x = _flip(_pad_crop(x, generator), generator)
+        elif train and augment == "flip":
+            x = _flip(x, generator)
+    return _normalize(x, normalization)
+
+
+def iterate_batches(
+    n: int, batch_size: int, *, shuffle: bool, generator: torch.Generator | None
+) -> Iterator[torch.Tensor]:
+    """Index batches over range(n), shuffled from `generator` or in order; the last may be short."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    yield from order.split(batch_size)
