@@ -8,6 +8,7 @@ which reads first never fails on upgrading its lock (SQLITE_BUSY_SNAPSHOT).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,9 @@ class Database:
     @classmethod
     def connect(cls, url: str) -> Database:
         engine = make_engine(url)
+        # A forked child (a prefork worker) must not use, or close, the parent's
+        # pooled connections: it starts with an empty pool of its own.
+        os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
         return cls(engine, sessionmaker(engine, expire_on_commit=False))
 
     def dispose(self) -> None:

@@ -45,7 +45,8 @@ def create_run(*, db: Session, celery: Celery, settings: Settings, request: RunC
 def clone_run(*, db: Session, celery: Celery, settings: Settings, run_id: int, request: RunClone) -> RunRead:
     """A new queued run with `run_id`'s config and `request.overrides` applied."""
     source = _get(db, run_id)
-    queue = _queue(settings, request.queue or source.queue)
+    # A queue the admin has since removed falls back to the default one.
+    queue = _queue(settings, request.queue or (source.queue if source.queue in settings.queues else None))
     config = build_config(
         db=db, settings=settings, config=source.config, preset=None,
         overrides=request.overrides, name=request.name or _clone_name(source),

@@ -1,0 +1,256 @@
+"""Integration fixtures: real databases, real brokers, real worker and server processes.
+
+Every test that takes `settings` runs twice: on the embedded defaults (SQLite + kombu's
+SQLAlchemy transport on SQLite) and on PostgreSQL + Redis (marked `postgres`, `redis`).
+The PostgreSQL database and the Redis queue names are fresh per test session.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import redis
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from app.db import Database
+from app.db.migrations import upgrade
+from app.db.types import utcnow
+from app.models import EpochMetric, Run, RunStatus
+from app.settings import Settings, child_environment
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+REDIS = "redis://127.0.0.1:6379"
+TABLES = "epoch_metrics, artifacts, datasets, workers, runs"
+
+# The tiny run every end-to-end test trains: a few seconds per epoch on a CPU.
+TINY = {
+    "backbone": "resnet18", "weights": "none", "batch_size": 8, "image_size": 32, "epochs": 2,
+    "dataset": {"name": "fake", "num_images": 24, "num_classes": 2},
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    database_url: str | None  # None: a fresh SQLite file per test
+    broker_url: str | None
+    queue: str
+
+
+@pytest.fixture(scope="session")
+def session_token() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="session")
+def postgres_url(session_token: str) -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped at its end."""
+    name = f"stagewise_test_{session_token}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def redis_url(session_token: str) -> Iterator[str]:
+    """A Redis database number picked at random; this session's queue keys are removed at its end."""
+    url = f"{REDIS}/{random.randint(1, 15)}"
+    yield url
+    client = redis.Redis.from_url(url)
+    for key in client.scan_iter(f"*{session_token}*"):
+        client.delete(key)
+
+
+@pytest.fixture(scope="session", params=["embedded", pytest.param("server", marks=[pytest.mark.postgres, pytest.mark.redis])])
+def backend(request: pytest.FixtureRequest, session_token: str) -> Backend:
+    """Embedded (SQLite files) or server (PostgreSQL + Redis)."""
+    queue = f"test-{session_token}"
+    if request.param == "embedded":
+        return Backend("embedded", None, None, queue)
+    return Backend(
+        "server", request.getfixturevalue("postgres_url"), request.getfixturevalue("redis_url"), queue
+    )
+
+
+def make_settings(backend: Backend, data_dir: Path, **overrides: Any) -> Settings:
+    """Settings for a test: fast heartbeats, CPU, the session's own queue."""
+    values: dict[str, Any] = {
+        "data_dir": data_dir, "device": "cpu", "queues": [backend.queue], "default_queue": backend.queue,
+        "heartbeat_interval_s": 0.5, "heartbeat_timeout_s": 6.0, "max_attempts": 3, "publish_timeout_s": 2.0,
+    }  # fmt: skip
+    if backend.database_url:
+        values["database_url"] = backend.database_url
+    if backend.broker_url:
+        values["broker_url"] = backend.broker_url
+    return Settings(**{**values, **overrides})
+
+
+def reset_database(settings: Settings) -> None:
+    """Migrate, then empty every table (PostgreSQL is shared by the whole session)."""
+    upgrade(settings.database_url)
+    if settings.database_url.startswith("postgresql"):
+        database = Database.connect(settings.database_url)
+        with database.engine.begin() as connection:
+            connection.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+        database.dispose()
+
+
+@pytest.fixture
+def settings(backend: Backend, tmp_path: Path) -> Settings:
+    """Per-test settings on an empty database and a fresh data root."""
+    made = make_settings(backend, tmp_path / "data")
+    reset_database(made)
+    return made
+
+
+@pytest.fixture
+def db(settings: Settings) -> Iterator[Session]:
+    """A session on the test database, for factories and for checking rows."""
+    database = Database.connect(settings.database_url)
+    with database.sessions() as session:
+        yield session
+    database.dispose()
+
+
+# --- factories ---------------------------------------------------------------------------
+
+
+def make_run(db: Session, **fields: Any) -> Run:
+    """A committed run row; any column can be given (defaults: a queued tiny resnet18 run)."""
+    config = {**TINY, **fields.pop("config", {})}
+    values: dict[str, Any] = {
+        "status": RunStatus.queued, "queue": "default", "config": config, "dataset": config["dataset"]["name"],
+        "backbone": config["backbone"], "epochs": config["epochs"],
+    }  # fmt: skip
+    run = Run(**{**values, **fields})
+    db.add(run)
+    db.commit()
+    return run
+
+
+def add_epochs(db: Session, run: Run, count: int, *, val_acc: Callable[[int], float] = lambda e: 0.5 + e / 1000) -> None:
+    """`count` epoch rows for `run`, with made-up but plausible values."""
+    for epoch in range(count):
+        db.add(EpochMetric(
+            run_id=run.id, epoch=epoch, train_loss=1.0 / (epoch + 1), train_acc=0.5, val_loss=1.0,
+            val_acc=val_acc(epoch), test_loss=1.0, test_acc=0.5, lr={"conv1": 0.01, "classifier": 0.1},
+            images_per_s=1000.0, seconds=1.0,
+        ))  # fmt: skip
+    run.epochs_done = count
+    db.commit()
+
+
+def stale_running(db: Session, **fields: Any) -> Run:
+    """A run that a worker claimed and then stopped beating for long ago."""
+    long_ago = utcnow() - timedelta(hours=1)
+    values = {"status": RunStatus.running, "attempt": 1, "started_at": long_ago, "heartbeat_at": long_ago,
+              "worker_host": "gone-host", "worker_pid": 1}  # fmt: skip
+    return make_run(db, **{**values, **fields})
+
+
+# --- processes ---------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+STAGEWISE = [str(Path(sys.executable).with_name("stagewise"))]
+
+
+@dataclass
+class Stack:
+    """A real `stagewise serve --no-worker` subprocess and real `stagewise worker` subprocesses."""
+
+    settings: Settings
+    logs: Path
+    base_url: str = ""
+    server: subprocess.Popen[bytes] | None = None
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start_server(self) -> None:
+        port = free_port()
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.server = self._spawn(["serve", "--no-worker", "--port", str(port)], "server")
+        wait_for(lambda: _answers(self.base_url), timeout=60, what="the API server to answer")
+
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        process = self._spawn(["worker", "--queue", self.settings.default_queue], f"worker{len(self.workers)}")
+        self.workers.append(process)
+        return process
+
+    def _spawn(self, args: list[str], name: str) -> subprocess.Popen[bytes]:
+        log = (self.logs / f"{name}.log").open("ab")
+        return subprocess.Popen(
+            [*STAGEWISE, *args], env=child_environment(self.settings), stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,  # so a test can kill -9 a worker with all its children
+        )  # fmt: skip
+
+    def kill_worker(self, process: subprocess.Popen[bytes]) -> None:
+        """kill -9 the worker and its pool children, as a crashed host would."""
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+    def stop(self) -> None:
+        for process in [*self.workers, self.server]:
+            if process is not None and process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=30)
+
+
+def _answers(base_url: str) -> bool:
+    try:
+        return httpx.get(f"{base_url}/healthz", timeout=2).status_code in (200, 503)
+    except httpx.HTTPError:
+        return False
+
+
+def wait_for(predicate: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.2) -> Any:
+    """Poll `predicate` until it returns something truthy, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def stack(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A server and one worker sharing a data root, for the tests of one module."""
+    root = tmp_path_factory.mktemp(f"stack-{backend.name}")
+    made = make_settings(backend, root / "data")
+    reset_database(made)
+    running = Stack(made, root)
+    try:
+        running.start_server()
+        running.start_worker()
+        yield running
+    finally:
+        running.stop()
+        for log in sorted(root.glob("*.log")):
+            sys.stderr.write(f"\n----- {log.name} (last 3000 chars) -----\n{log.read_text(errors='replace')[-3000:]}")

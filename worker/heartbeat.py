@@ -1,0 +1,105 @@
+"""Background threads that keep the database told who is alive.
+
+`RunWatch` runs beside `fit` in the process that trains: it beats the run's heartbeat,
+and turns a pending cancel (or a lost claim) into `should_stop() -> True`, so `fit`
+polls a flag instead of the database on every step. `WorkerBeat` runs in the worker's
+main process: it records the worker for /healthz and sweeps runs whose worker died.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from types import TracebackType
+
+from celery import Celery
+
+from app.db import Database
+from app.services.execution import Claim, heartbeat, sweep_stale_runs
+from app.services.workers import worker_gone, worker_seen
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class RunWatch:
+    """Heartbeat and stop flag of one claimed run; use as a context manager around `fit`."""
+
+    def __init__(self, database: Database, claim: Claim, interval_s: float) -> None:
+        self.database, self.claim, self.interval_s = database, claim, interval_s
+        self.lost = False  # another attempt owns the run now: write nothing more
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"run-{claim.run_id}-watch", daemon=True)
+
+    def __enter__(self) -> RunWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self._done.set()
+        self._thread.join(timeout=self.interval_s + 5)
+
+    def should_stop(self) -> bool:
+        """What `fit` polls between steps: cancelled, or no longer ours."""
+        return self._stop.is_set()
+
+    def lose(self) -> None:
+        """This attempt lost the run (seen when recording an epoch): stop and write nothing."""
+        self.lost = True
+        self._stop.set()
+
+    def _loop(self) -> None:
+        while not self._done.wait(self.interval_s):
+            try:
+                with self.database.sessions() as db:
+                    beat = heartbeat(db=db, run_id=self.claim.run_id, attempt=self.claim.attempt)
+            except Exception:  # the database may come back; if not, the sweeper takes over
+                log.exception("heartbeat of run %s failed", self.claim.run_id)
+                continue
+            if not beat.owned:
+                self.lose()
+            elif beat.cancel_requested:
+                self._stop.set()
+
+
+class WorkerBeat:
+    """The worker process's own heartbeat (the `workers` table) and the stale-run sweep."""
+
+    def __init__(
+        self, *, settings: Settings, database: Database, celery: Celery, name: str, host: str, pid: int,
+        queues: list[str], gpu: str | None,
+    ) -> None:  # fmt: skip
+        self.settings, self.database, self.celery = settings, database, celery
+        self.identity = {"name": name, "host": host, "pid": pid, "queues": queues, "gpu": gpu}
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="worker-beat", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop beating and remove this worker from the table (a clean shutdown)."""
+        self._done.set()
+        self._thread.join(timeout=self.settings.heartbeat_interval_s + 5)
+        try:
+            with self.database.sessions() as db:
+                worker_gone(db=db, name=self.identity["name"])
+        except Exception:
+            log.exception("could not remove worker %s from the table", self.identity["name"])
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                self.beat()
+            except Exception:
+                log.exception("worker heartbeat or sweep failed; retrying")
+            if self._done.wait(self.settings.heartbeat_interval_s):
+                return
+
+    def beat(self) -> None:
+        """One round: say this worker lives, re-queue runs whose worker went silent."""
+        with self.database.sessions() as db:
+            worker_seen(db=db, **self.identity)
+            for run_id, status in sweep_stale_runs(db=db, celery=self.celery, settings=self.settings):
+                log.warning("run %s lost its worker (no heartbeat): now %s", run_id, status)

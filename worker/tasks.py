@@ -1,0 +1,160 @@
+"""The Celery task that trains one run: claim it, call `fit`, record epochs, finish it.
+
+Imported by the worker only (the API publishes by task name), and light to import:
+torch and the training core load inside the task.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass
+
+from celery import Celery, Task, shared_task
+
+from app.db import Database
+from app.models import RunStatus
+from app.schemas.metrics import EpochRecord
+from app.schemas.train_config import TrainConfig
+from app.services.execution import Claim, Worker, claim_run, finish_run
+from app.services.metrics import record_epochs
+from app.settings import Settings, visible_gpus
+from worker.celery_app import TRAIN_TASK
+from worker.heartbeat import RunWatch
+from worker.training.errors import TrainingError
+from worker.training.runtime import Runtime
+
+log = logging.getLogger(__name__)
+MISSING_RUN_RETRIES = 5
+
+
+@dataclass
+class WorkerContext:
+    """What a task needs in its process: settings and a database connection pool."""
+
+    settings: Settings
+    database: Database
+    pid: int
+
+
+def context_for(app: Celery) -> WorkerContext:
+    """This process's context, built on first use (after a prefork child is forked)."""
+    context: WorkerContext | None = getattr(app, "stagewise_context", None)
+    if context is None or context.pid != os.getpid():
+        settings: Settings = app.conf.stagewise_settings
+        context = WorkerContext(settings, Database.connect(settings.database_url), os.getpid())
+        app.stagewise_context = context  # type: ignore[attr-defined]
+    return context
+
+
+@shared_task(bind=True, name=TRAIN_TASK)
+def train_run(self: Task, run_id: int) -> str:
+    """Train run `run_id` to the end; returns what happened (for the worker log)."""
+    context = context_for(self.app)
+    try:
+        with context.database.sessions() as db:
+            claim = claim_run(
+                db=db, settings=context.settings, run_id=run_id, worker=this_worker(context.settings),
+                owner_alive=owner_alive,
+            )  # fmt: skip
+    except LookupError:
+        # The submitter publishes before it commits; give its transaction a moment.
+        if self.request.retries >= MISSING_RUN_RETRIES:
+            log.warning("run %s does not exist (deleted?): dropping its task", run_id)
+            return "missing"
+        raise self.retry(countdown=1, max_retries=MISSING_RUN_RETRIES) from None
+    if claim is None:
+        return "skipped"  # finished, cancelled, or owned by a live worker
+    log.info("run %s: attempt %s on %s", run_id, claim.attempt, socket.gethostname())
+    return train_claimed(context, claim)
+
+
+def train_claimed(context: WorkerContext, claim: Claim) -> str:
+    """Run `fit` for a claimed run and record the outcome."""
+    settings = context.settings
+    with RunWatch(context.database, claim, settings.heartbeat_interval_s) as watch:
+        # Imported under the watch: loading torch can take longer than a heartbeat timeout.
+        from worker.training.loop import fit
+
+        def on_epoch(record: EpochRecord) -> None:
+            if not _record(context, claim, [record]):
+                watch.lose()
+
+        try:
+            result = fit(claim.config, _runtime(settings, claim.run_id), on_epoch=on_epoch, should_stop=watch.should_stop)
+        except Exception as exc:
+            if watch.lost:
+                return "lost"
+            log.exception("run %s failed", claim.run_id)
+            _finish(context, claim, RunStatus.failed, error=describe_failure(exc, claim.config))
+            return "failed"
+    if watch.lost or not _record(context, claim, result.records):
+        return "lost"
+    status = RunStatus.cancelled if result.summary.stopped else RunStatus.succeeded
+    _finish(context, claim, status, summary=result.summary)
+    return str(status)
+
+
+def _record(context: WorkerContext, claim: Claim, records: list[EpochRecord]) -> bool:
+    with context.database.sessions() as db:
+        return record_epochs(db=db, run_id=claim.run_id, attempt=claim.attempt, records=records)
+
+
+def _finish(context: WorkerContext, claim: Claim, status: RunStatus, **outcome: object) -> None:
+    with context.database.sessions() as db:
+        finish_run(db=db, settings=context.settings, claim=claim, status=status, **outcome)  # type: ignore[arg-type]
+
+
+def _runtime(settings: Settings, run_id: int) -> Runtime:
+    return Runtime(
+        data_root=settings.data_dir, out_dir=settings.runs_dir / str(run_id), device=settings.device,
+        weights_dir=settings.weights_dir, allow_download=settings.allow_download, num_workers=settings.num_workers,
+    )  # fmt: skip
+
+
+def describe_failure(exc: BaseException, config: TrainConfig) -> str:
+    """A message a human can act on; the traceback stays in the worker log."""
+    if isinstance(exc, TrainingError):
+        return str(exc)
+    if type(exc).__name__ == "OutOfMemoryError":  # torch.OutOfMemoryError escaping fit
+        return f"out of memory at batch size {config.batch_size}: lower batch_size or image_size"
+    if isinstance(exc, MemoryError):
+        return f"the worker host ran out of RAM at batch size {config.batch_size}: lower batch_size or num_workers"
+    return f"internal error ({type(exc).__name__}: {exc}); see the log of worker {socket.gethostname()}"
+
+
+def this_worker(settings: Settings) -> Worker:
+    """Host, pid and device of this process, as recorded on the runs it trains."""
+    return Worker(host=socket.gethostname(), pid=os.getpid(), gpu=_device_label(settings.device))
+
+
+def _device_label(device: str) -> str:
+    visible = visible_gpus()
+    if device == "cpu" or visible == "":
+        return "cpu"
+    import torch
+
+    if not torch.cuda.is_available():
+        return "cpu"
+    index = (torch.device(device).index if device.startswith("cuda") else None) or 0
+    name = torch.cuda.get_device_name(index)
+    return f"cuda:{index} {name}" + (f" (CUDA_VISIBLE_DEVICES={visible})" if visible is not None else "")
+
+
+def owner_alive(host: str | None, pid: int | None) -> bool:
+    """Whether a run's recorded owner process may still be alive.
+
+    Only a process on this host can be checked; elsewhere the heartbeat timeout decides.
+    """
+    if host != socket.gethostname() or pid is None:
+        return True
+    if pid == os.getpid():
+        return False  # this very process took the delivery again: the old attempt is gone
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
