@@ -1,7 +1,156 @@
-"""Dashboard page routes. Thin: parse, call a service, render a template."""
+"""Dashboard page routes. Thin: parse, call a service, build the page view, render a template.
+
+Pages call the same services as the JSON API; the browser's live parts (LR preview,
+run polling, submit) talk to the API directly.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import (
+    HTMLResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
+from starlette.concurrency import run_in_threadpool
+
+from app.api.deps import CeleryDep, SessionDep, SettingsDep
+from app.pages import assets
+from app.pages.compare_page import ComparePage, compare_page, curves_csv, summary_csv
+from app.pages.errors import html_errors, safe_next, status_of
+from app.pages.run_form import (
+    base_from_run,
+    config_from_form,
+    errors_by_field,
+    run_form_page,
+)
+from app.pages.run_page import run_page
+from app.pages.runs_page import parse_filter, runs_page
+from app.pages.templating import get_templates
+from app.schemas.catalog import BACKBONES
+from app.schemas.runs import RunCreate, RunFilter
+from app.services import catalog, compare, metrics, runs
+from app.services.errors import InvalidInput, RunNotFound
 
 router = APIRouter(include_in_schema=False)
+router.include_router(assets.router)
+
+
+def _render(request: Request, template: str, page: Any, nav: str = "", status_code: int = 200) -> HTMLResponse:
+    return get_templates().TemplateResponse(request, template, {"page": page, "nav": nav}, status_code=status_code)
+
+
+@router.get("/", response_class=HTMLResponse)
+def runs_list(request: Request, db: SessionDep, settings: SettingsDep) -> HTMLResponse:
+    """Runs, filtered, sorted and paginated by the database (one page read per request)."""
+    query, error = parse_filter(dict(request.query_params), settings.max_page_size)
+    page = runs.list_runs(db=db, settings=settings, query=query)
+    return _render(request, "runs/list.html", runs_page(page, query, datetime.now(UTC), error=error), "runs")
+
+
+@router.get("/runs/new", response_class=HTMLResponse)
+@html_errors
+def new_run(
+    request: Request, db: SessionDep, settings: SettingsDep, preset: str = "", from_run: int | None = None
+) -> HTMLResponse:
+    """The form, started from defaults, a preset (`?preset=`) or an earlier run (`?from_run=`)."""
+    presets = {p.name: p.config for p in catalog.presets()}
+    base, source = {}, None
+    if from_run is not None:
+        run = runs.get_run(db=db, run_id=from_run)
+        base, source = base_from_run(run), f"run #{run.id}"
+    elif preset in presets:
+        base, source = presets[preset], f"preset {preset}"
+    page = run_form_page(
+        base=base, presets=presets, checkpoints=_checkpoints(db, settings), preset=preset or None, source=source
+    )
+    return _render(request, "runs/new.html", page, "new")
+
+
+def _checkpoints(db: SessionDep, settings: SettingsDep) -> list[tuple[int, str]]:
+    """Recent finished runs whose best checkpoint a new run may start from."""
+    done = runs.list_runs(db=db, settings=settings, query=RunFilter(status="succeeded", sort="-finished_at", limit=50))
+    return [(run.id, run.name or "") for run in done.items]
+
+
+@router.post("/runs/new", response_model=None)
+async def submit_run(
+    request: Request, db: SessionDep, celery: CeleryDep, settings: SettingsDep
+) -> HTMLResponse | RedirectResponse:
+    """The no-JavaScript submit: same service as POST /api/runs, errors beside their fields."""
+    form = {key: str(value) for key, value in (await request.form()).items()}
+    base = json.loads(form.get("base_config") or "{}")
+    stage_names = BACKBONES.get(form.get("backbone", ""), BACKBONES["resnet18"]).stage_names
+    data = config_from_form(form, base, stage_names)
+    try:
+        run = await run_in_threadpool(
+            runs.create_run, db=db, celery=celery, settings=settings,
+            request=RunCreate(name=data.get("name"), config=data),
+        )  # fmt: skip
+    except InvalidInput as exc:
+        errors = errors_by_field([{"loc": e.loc, "msg": e.msg} for e in exc.errors])
+        presets = {p.name: p.config for p in catalog.presets()}
+        checkpoints = await run_in_threadpool(_checkpoints, db, settings)
+        page = run_form_page(base=base, shown=data, presets=presets, checkpoints=checkpoints, errors=errors)
+        return _render(request, "runs/new.html", page, "new", status_code=422)
+    return RedirectResponse(f"/runs/{run.id}", status_code=303)
+
+
+@router.get("/runs/{run_id}", response_class=HTMLResponse)
+@html_errors
+def run_detail(request: Request, run_id: int, db: SessionDep) -> HTMLResponse:
+    """One run: facts, curves (then live updates from the API), config."""
+    run = runs.get_run(db=db, run_id=run_id)
+    page = run_page(run, metrics.list_metrics(db=db, run_id=run_id))
+    return _render(request, "runs/detail.html", page)
+
+
+@router.post("/runs/{run_id}/cancel", response_model=None)
+@html_errors
+def cancel(request: Request, run_id: int, db: SessionDep, next: Annotated[str, Form()] = "") -> Response:
+    """Cancel from a button; back to where the user was."""
+    runs.cancel_run(db=db, run_id=run_id)
+    return RedirectResponse(safe_next(next, f"/runs/{run_id}"), status_code=303)
+
+
+@router.post("/runs/{run_id}/delete", response_model=None)
+@html_errors
+def delete(
+    request: Request, run_id: int, db: SessionDep, settings: SettingsDep, next: Annotated[str, Form()] = ""
+) -> Response:
+    """Delete from a button (the page asks for confirmation first)."""
+    runs.delete_run(db=db, settings=settings, run_id=run_id)
+    return RedirectResponse(safe_next(next, "/"), status_code=303)
+
+
+@router.get("/compare", response_class=HTMLResponse)
+def compare_view(
+    request: Request, db: SessionDep, settings: SettingsDep, ids: Annotated[list[str], Query()] = [],  # noqa: B006
+    metric: str = "val_acc",
+) -> HTMLResponse:
+    """Several runs: the reference table, overlaid curves, config differences."""
+    text = ",".join(ids)
+    if not text:
+        return _render(request, "compare.html", ComparePage(max_compare=settings.max_compare))
+    try:
+        result = compare.compare_runs(db=db, run_ids=compare.parse_ids(text, settings=settings))
+    except (InvalidInput, RunNotFound) as exc:  # shown beside the ids field, which can fix it
+        message = exc.errors[0].msg if isinstance(exc, InvalidInput) else str(exc)
+        page = ComparePage(ids_text=text, max_compare=settings.max_compare, error=message)
+        return _render(request, "compare.html", page, status_code=status_of(exc))
+    return _render(request, "compare.html", compare_page(result, metric=metric, max_compare=settings.max_compare))
+
+
+@router.get("/compare.csv", response_class=PlainTextResponse)
+@html_errors
+def compare_csv(request: Request, db: SessionDep, settings: SettingsDep, ids: str = "", table: str = "summary") -> Response:
+    """The summary table or every curve as CSV, for a spreadsheet or a paper's table."""
+    result = compare.compare_runs(db=db, run_ids=compare.parse_ids(ids, settings=settings))
+    body = curves_csv(result) if table == "curves" else summary_csv(compare_page(result, metric="", max_compare=0))
+    filename = f"compare-{table}-{'-'.join(str(r.id) for r in result.runs)}.csv"
+    return Response(body, media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -1,0 +1,177 @@
+"""The Compare page: the reference table (model, description, train acc, test acc), the
+config differences, curve data for the overlay, and the same numbers as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from app.pages.descriptions import describe_stage_lrs
+from app.schemas.runs import CompareRead, ConfigDifference, EpochMetricRead, RunRead
+from app.schemas.train_config import TrainConfig
+
+METRICS: tuple[tuple[str, str], ...] = (
+    ("val_acc", "Validation accuracy"),
+    ("test_acc", "Test accuracy"),
+    ("train_acc", "Train accuracy"),
+    ("val_loss", "Validation loss"),
+    ("test_loss", "Test loss"),
+    ("train_loss", "Train loss"),
+    ("images_per_s", "Images per second"),
+)
+EPOCH_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "images_per_s", "seconds")
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """One run in the reference layout."""
+
+    id: int
+    label: str
+    description: str
+    train_acc: float | None
+    test_acc: float | None
+    best_val_acc: float | None
+    weights: str
+    epochs_done: int
+    epochs: int
+    status: str
+
+
+@dataclass(frozen=True)
+class DiffCell:
+    text: str
+    differs: bool  # from the first run's value
+
+
+@dataclass(frozen=True)
+class DiffRow:
+    path: str
+    cells: list[DiffCell]
+
+
+def run_label(run: RunRead) -> str:
+    """"#12 Model D" — the id keeps two runs with one name apart in legends."""
+    return f"#{run.id} {run.name}" if run.name else f"#{run.id}"
+
+
+def describe(run: RunRead) -> str:
+    """The stage-LR description of a stored config ("" if it no longer validates)."""
+    try:
+        return describe_stage_lrs(TrainConfig.model_validate(run.config))
+    except ValidationError:
+        return ""  # written by an older schema; the config table still shows it
+
+
+def weights_label(weights: str) -> str:
+    """"ImageNet", "scratch", or the checkpoint a run started from."""
+    return {"imagenet": "ImageNet", "none": "scratch"}.get(weights, weights)
+
+
+def best_val_test_acc(curve: list[EpochMetricRead]) -> float | None:
+    """Test accuracy of the epoch with the best validation accuracy (ties: the earliest)."""
+    scored = [m for m in curve if m.val_acc is not None]
+    if not scored:
+        return None
+    return max(scored, key=lambda m: (m.val_acc, -m.epoch)).test_acc
+
+
+def summary_row(run: RunRead, curve: list[EpochMetricRead]) -> SummaryRow:
+    """A finished run's numbers come from its summary; a running one's from its curve so far."""
+    summary = run.summary
+    train_acc = summary.final_train_acc if summary else (curve[-1].train_acc if curve else None)
+    test_acc = summary.test_acc_at_best_val if summary else best_val_test_acc(curve)
+    return SummaryRow(
+        run.id, run_label(run), describe(run), train_acc, test_acc, run.best_val_acc,
+        weights_label(str(run.config.get("weights", ""))), run.epochs_done, run.epochs, run.status,
+    )  # fmt: skip
+
+
+def _cell_text(value: Any) -> str:
+    if value is None:
+        return "–"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def diff_rows(differences: list[ConfigDifference], run_ids: list[int]) -> list[DiffRow]:
+    """Differences as table rows, each cell flagged where it differs from the first run."""
+    rows = []
+    for diff in differences:
+        first = diff.values.get(run_ids[0])
+        cells = [DiffCell(_cell_text(diff.values.get(i)), i != run_ids[0] and diff.values.get(i) != first) for i in run_ids]
+        rows.append(DiffRow(diff.path, cells))
+    return rows
+
+
+def curve_data(compare: CompareRead) -> dict[str, Any]:
+    """The overlay's data: per run its label, epochs and each metric's values."""
+    return {
+        "runs": [
+            {
+                "id": run.id,
+                "label": run_label(run),
+                "epochs": [m.epoch for m in compare.curves.get(run.id, [])],
+                "metrics": {key: [getattr(m, key) for m in compare.curves.get(run.id, [])] for key, _ in METRICS},
+            }
+            for run in compare.runs
+        ]
+    }
+
+
+@dataclass(frozen=True)
+class ComparePage:
+    """Everything templates/compare.html shows."""
+
+    rows: list[SummaryRow] = field(default_factory=list)
+    differences: list[DiffRow] = field(default_factory=list)
+    curves: dict[str, Any] = field(default_factory=dict)
+    ids_text: str = ""
+    metric: str = "val_acc"
+    max_compare: int = 20
+    error: str | None = None
+    metric_options: tuple[tuple[str, str], ...] = METRICS
+
+
+def compare_page(compare: CompareRead, *, metric: str, max_compare: int) -> ComparePage:
+    """The Compare page view of a `CompareRead`."""
+    ids = [run.id for run in compare.runs]
+    return ComparePage(
+        rows=[summary_row(run, compare.curves.get(run.id, [])) for run in compare.runs],
+        differences=diff_rows(compare.differences, ids),
+        curves=curve_data(compare),
+        ids_text=",".join(map(str, ids)),
+        metric=metric if metric in dict(METRICS) else "val_acc",
+        max_compare=max_compare,
+    )
+
+
+def _csv(header: list[str], rows: list[list[Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def summary_csv(page: ComparePage) -> str:
+    """The summary table as CSV, accuracies as fractions (as the API reports them)."""
+    header = ["run_id", "model", "description", "train_acc", "test_acc", "best_val_acc", "weights", "epochs_done", "epochs", "status"]
+    return _csv(header, [[r.id, r.label, r.description, r.train_acc, r.test_acc, r.best_val_acc, r.weights,
+                          r.epochs_done, r.epochs, r.status] for r in page.rows])  # fmt: skip
+
+
+def curves_csv(compare: CompareRead) -> str:
+    """Every epoch of every run, one row each, with one `lr.<stage>` column per stage seen."""
+    stages = sorted({stage for curve in compare.curves.values() for m in curve for stage in m.lr})
+    header = ["run_id", "model", *EPOCH_FIELDS, *(f"lr.{s}" for s in stages)]
+    rows = [
+        [run.id, run_label(run), *(getattr(m, f) for f in EPOCH_FIELDS), *(m.lr.get(s) for s in stages)]
+        for run in compare.runs
+        for m in compare.curves.get(run.id, [])
+    ]
+    return _csv(header, rows)

@@ -1,0 +1,56 @@
+"""The Run page (`/runs/{id}`): facts, curves and config of one run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from app.pages.compare_page import describe, run_label
+from app.pages.progress import eta_from_epochs
+from app.schemas.catalog import BACKBONES
+from app.schemas.runs import EpochMetricRead, RunDetail
+
+POLL_MS = 2000  # how often the page asks for new epochs while the run is live
+
+
+@dataclass(frozen=True)
+class RunPageView:
+    """Everything templates/runs/detail.html shows."""
+
+    run: RunDetail
+    metrics: list[EpochMetricRead]
+    title: str
+    description: str
+    config_text: str
+    eta: float | None
+    images_per_s: float | None
+    can_cancel: bool
+    has_checkpoint: bool
+    live: dict[str, Any]
+
+
+def run_page(run: RunDetail, metrics: list[EpochMetricRead]) -> RunPageView:
+    """The Run page view; `live` is what run_live.js starts from before it polls."""
+    live_status = run.status in ("queued", "running")
+    stages = list(BACKBONES[run.backbone].stage_names) if run.backbone in BACKBONES else sorted(
+        {s for m in metrics for s in m.lr}
+    )
+    return RunPageView(
+        run=run,
+        metrics=metrics,
+        title=run_label(run),
+        description=describe(run),
+        config_text=yaml.safe_dump(run.config, sort_keys=False, default_flow_style=None, width=100),
+        eta=eta_from_epochs(run.epochs, [m.seconds for m in metrics]) if live_status else None,
+        images_per_s=metrics[-1].images_per_s if metrics else None,
+        can_cancel=live_status and not run.cancel_requested,
+        has_checkpoint=any(a.kind == "best" for a in run.artifacts),
+        live={
+            "run": run.model_dump(mode="json", include={"id", "status", "epochs"}),
+            "metrics": [m.model_dump(mode="json") for m in metrics],
+            "stages": stages,
+            "poll_ms": POLL_MS,
+        },
+    )

@@ -1,0 +1,36 @@
+// Compare page: overlaid curves of several runs, a metric selector, and image export.
+"use strict";
+
+(function () {
+  const charts = window.Stagewise.charts;
+  const data = charts.pageData("compare-data");
+  const plot = document.getElementById("compare-plot");
+  const select = document.getElementById("metric");
+  if (!data || !plot) return;
+
+  // Give each table row's swatch its curve's colour and dash, so the table is the legend too.
+  document.querySelectorAll("[data-curve]").forEach((el) => {
+    const style = charts.curveStyle(Number(el.dataset.curve)).line;
+    el.style.borderTopColor = style.color;
+    el.style.borderTopStyle = style.dash === "solid" ? "solid" : "dashed";
+  });
+
+  function draw() {
+    const key = select.value;
+    const label = select.options[select.selectedIndex].text;
+    const traces = data.runs.map((run, i) => charts.trace(run.label, run.epochs, run.metrics[key], i));
+    const isAcc = key.endsWith("_acc");
+    charts.draw(plot, traces, charts.layout(label, { yaxis: isAcc ? { tickformat: ".0%" } : {} }));
+    const url = new URL(window.location.href);
+    url.searchParams.set("metric", key);
+    window.history.replaceState(null, "", url); // a shared link opens on the same metric
+  }
+
+  document.querySelectorAll("[data-export]").forEach((button) =>
+    button.addEventListener("click", () =>
+      window.Plotly.downloadImage(plot, { format: button.dataset.export, filename: `compare-${select.value}`, width: 1200, height: 600 })
+    )
+  );
+  select.addEventListener("change", draw);
+  draw();
+})();

@@ -1,0 +1,271 @@
+// New run form: stage LR editor, quick fills, live LR preview from POST /api/plan, and
+// submission to POST /api/runs with each 422 error shown beside the field it names.
+// Without JavaScript the same form posts to /runs/new and the server does the same mapping.
+"use strict";
+
+(function () {
+  const form = document.getElementById("run-form");
+  if (!form) return;
+  const charts = window.Stagewise.charts;
+  const catalog = charts.pageData("catalog-data");
+  const base = JSON.parse(form.elements["base_config"].value);
+  const NON_CONFIG = new Set(["base_config"]);
+  const tbody = document.querySelector("#stage-table tbody");
+  const rowTemplate = document.getElementById("stage-row-template");
+
+  // ---- form -> config (mirrors app/pages/run_form.py: config_from_form) ----
+  function setPath(obj, path, value) {
+    const keys = path.split(".");
+    let node = obj;
+    keys.slice(0, -1).forEach((k) => {
+      if (node[k] === null || typeof node[k] !== "object") node[k] = {};
+      node = node[k];
+    });
+    node[keys[keys.length - 1]] = value;
+  }
+
+  function fieldValue(el) {
+    if (el.type === "checkbox") return el.checked;
+    const raw = el.value.trim();
+    if (raw === "") return null; // not set: the schema's default
+    // Numbers go as numbers; anything unparsable goes as typed so the API names the field.
+    return el.type === "number" && !Number.isNaN(Number(raw)) ? Number(raw) : raw;
+  }
+
+  function stageNames() {
+    return Array.from(tbody.querySelectorAll("tr[data-stage]")).map((tr) => tr.dataset.stage);
+  }
+
+  function stageSpec(tr) {
+    const q = (s) => tr.querySelector(`[name$=".${s}"]`);
+    const spec = {};
+    const value = q("value").value.trim();
+    if (q("frozen").checked) spec.lr = 0;
+    else if (value !== "") spec[q("mode").value] = Number.isNaN(Number(value)) ? value : Number(value);
+    const unfreeze = q("unfreeze_epoch").value.trim();
+    if (unfreeze !== "" && unfreeze !== "0") spec.unfreeze_epoch = Number.isNaN(Number(unfreeze)) ? unfreeze : Number(unfreeze);
+    return spec;
+  }
+
+  function configFromForm() {
+    const data = structuredClone(base);
+    for (const el of form.elements) {
+      if (!el.name || el.disabled || NON_CONFIG.has(el.name) || el.name.startsWith("stages.")) continue;
+      setPath(data, el.name, fieldValue(el));
+    }
+    // Datasets with an official split take sizes, the others fractions: send only the enabled kind.
+    for (const fs of form.querySelectorAll("fieldset[data-split][disabled] input, fieldset[data-dataset][disabled] input")) {
+      setPath(data, fs.name, null);
+    }
+    const fr = data.dataset.fractions;
+    if (fr && Object.values(fr).every((v) => v === null)) data.dataset.fractions = null;
+    data.stages = {};
+    tbody.querySelectorAll("tr[data-stage]").forEach((tr) => {
+      const spec = stageSpec(tr);
+      if (Object.keys(spec).length) data.stages[tr.dataset.stage] = spec;
+    });
+    return data;
+  }
+
+  // ---- errors beside fields ----
+  function clearErrors() {
+    form.querySelectorAll("[data-error-for]").forEach((p) => (p.textContent = ""));
+    form.querySelectorAll("[aria-invalid]").forEach((el) => el.removeAttribute("aria-invalid"));
+    const banner = document.getElementById("form-error");
+    banner.hidden = true;
+    banner.textContent = "";
+  }
+
+  /** Show one error at the closest field: `stages.conv1.lr` lands in the conv1 row. */
+  function showError(path, message) {
+    let key = path;
+    let target = null;
+    while (key && !(target = form.querySelector(`[data-error-for="${CSS.escape(key)}"]`))) {
+      key = key.includes(".") ? key.slice(0, key.lastIndexOf(".")) : "";
+    }
+    if (!target) {
+      const banner = document.getElementById("form-error");
+      banner.textContent = (banner.textContent ? banner.textContent + " " : "") + (path ? `${path}: ` : "") + message;
+      banner.hidden = false;
+      return;
+    }
+    target.textContent = target.textContent ? `${target.textContent}; ${message}` : message;
+    form.querySelectorAll(`[name="${CSS.escape(path)}"], [name^="${CSS.escape(key)}."]`).forEach((el) => el.setAttribute("aria-invalid", "true"));
+    const input = form.querySelector(`[name="${CSS.escape(path)}"]`) || form.querySelector(`[name^="${CSS.escape(key)}."]`) || form.querySelector(`[name="${CSS.escape(key)}"]`);
+    if (input) input.setAttribute("aria-invalid", "true");
+  }
+
+  function showApiErrors(body) {
+    const detail = Array.isArray(body.detail) ? body.detail : [{ loc: [], msg: String(body.detail || "request failed") }];
+    detail.forEach((err) => {
+      const loc = (err.loc || []).map(String);
+      while (loc.length && (loc[0] === "body" || loc[0] === "config")) loc.shift();
+      showError(loc.join("."), String(err.msg).replace(/^Value error, /, ""));
+    });
+    const first = form.querySelector("[aria-invalid='true']");
+    if (first) first.focus();
+  }
+
+  // ---- submit ----
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors();
+    const button = document.getElementById("submit-run");
+    button.disabled = true;
+    try {
+      const config = configFromForm();
+      const res = await fetch("/api/runs", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ name: config.name, config: config }),
+      });
+      const body = await res.json().catch(() => ({ detail: res.statusText }));
+      if (res.status === 201) {
+        window.location.assign(`/runs/${body.id}`);
+        return;
+      }
+      showApiErrors(body);
+    } catch (err) {
+      showError("", `Could not reach the server: ${err.message}`);
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  // ---- dataset and backbone switches ----
+  function syncDataset() {
+    const name = form.elements["dataset.name"].value;
+    const spec = catalog.datasets[name];
+    form.querySelectorAll("fieldset[data-split]").forEach((fs) => {
+      const on = fs.dataset.split === spec.split;
+      fs.disabled = !on;
+      fs.hidden = !on;
+    });
+    form.querySelectorAll("fieldset[data-dataset]").forEach((fs) => {
+      const on = fs.dataset.dataset === name;
+      fs.disabled = !on;
+      fs.hidden = !on;
+    });
+    if (spec.split === "fractions" && spec.fractions) {
+      ["train", "val", "test"].forEach((k, i) => {
+        const el = form.elements[`dataset.fractions.${k}`];
+        if (el.value === "") el.value = spec.fractions[i];
+      });
+    }
+    const hint = document.getElementById("f-dataset-name-hint");
+    if (hint) hint.textContent = spec.description;
+  }
+
+  function syncBackbone() {
+    const names = catalog.backbones[form.elements["backbone"].value].stages;
+    const old = {};
+    tbody.querySelectorAll("tr[data-stage]").forEach((tr) => (old[tr.dataset.stage] = tr));
+    tbody.replaceChildren(
+      ...names.map((name) => {
+        if (old[name]) return old[name]; // keep what was typed for stages both backbones share
+        const holder = document.createElement("tbody");
+        holder.innerHTML = rowTemplate.innerHTML.replaceAll("__STAGE__", name);
+        return holder.firstElementChild;
+      })
+    );
+  }
+
+  // ---- quick fills ----
+  const featureStages = (names) => names.slice(0, -1); // the last stage is the head
+  function baseLr() {
+    const v = Number(form.elements["optimizer.lr"].value);
+    return Number.isFinite(v) && v > 0 ? v : 0.01;
+  }
+
+  function fillStages(lrs) {
+    tbody.querySelectorAll("tr[data-stage]").forEach((tr) => {
+      const lr = lrs[tr.dataset.stage];
+      if (lr === undefined) return;
+      tr.querySelector('[name$=".mode"]').value = "lr";
+      tr.querySelector('[name$=".frozen"]').checked = lr === 0;
+      const value = tr.querySelector('[name$=".value"]');
+      value.disabled = lr === 0;
+      value.value = lr === 0 ? "" : Number(lr.toPrecision(6));
+      tr.querySelector('[name$=".unfreeze_epoch"]').value = 0;
+    });
+  }
+
+  const FILLS = {
+    same: (names, lr) => Object.fromEntries(names.map((n) => [n, lr])),
+    // Pretrained features barely move, the new head learns fast (the reference Model C: 1e-4 / 1e-1).
+    "features-low": (names, lr) => Object.fromEntries(names.map((n, i) => [n, i === names.length - 1 ? lr : lr / 1000])),
+    // Head at the base LR, later features ÷10, earlier features ÷100 (the reference Model D's shape).
+    discriminative: (names, lr) => {
+      const feats = featureStages(names);
+      const early = Math.ceil(feats.length / 2);
+      return Object.fromEntries(names.map((n, i) => [n, i === names.length - 1 ? lr : i < early ? lr / 100 : lr / 10]));
+    },
+  };
+
+  document.querySelector(".quick-fills").addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-fill]");
+    if (!button) return;
+    const kind = button.dataset.fill;
+    const lrs = kind === "preset" ? JSON.parse(button.dataset.stages) : FILLS[kind](stageNames(), baseLr());
+    fillStages(lrs);
+    schedulePreview();
+  });
+
+  // ---- live preview of LR per stage over epochs ----
+  const preview = document.getElementById("lr-preview");
+  const summary = document.getElementById("plan-summary");
+  let timer = null;
+  let latest = 0;
+
+  function schedulePreview() {
+    clearTimeout(timer);
+    timer = setTimeout(updatePreview, 250); // debounce typing
+  }
+
+  function drawPlan(plan) {
+    const epochs = Array.from({ length: plan.epochs }, (_, i) => i);
+    const traces = plan.stages.map((s, i) => charts.trace(s.name, epochs, plan.lr[s.name].map((v) => (v > 0 ? v : null)), i));
+    const xRange = [0.5, plan.epochs + 0.5];
+    charts.draw(preview, traces, charts.layout("LR (log scale; gaps = frozen)", { log: true, xRange, dtick: plan.epochs <= 12 ? 1 : undefined }));
+    plan.stages.forEach((s) => {
+      const cell = tbody.querySelector(`tr[data-stage="${CSS.escape(s.name)}"] [data-params]`);
+      if (cell) cell.textContent = s.params.toLocaleString("en-US");
+    });
+    const pct = plan.total_params ? (100 * plan.trainable_params) / plan.total_params : 0;
+    summary.textContent = `${plan.trainable_params.toLocaleString("en-US")} of ${plan.total_params.toLocaleString("en-US")} parameters train (${pct.toFixed(1)}%), ${plan.num_classes} classes, ${plan.epochs} epochs.`;
+  }
+
+  async function updatePreview() {
+    const ticket = ++latest;
+    try {
+      const res = await fetch("/api/plan", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ config: configFromForm() }),
+      });
+      if (ticket !== latest) return; // a newer edit is already on its way
+      const body = await res.json();
+      clearErrors();
+      if (res.ok) drawPlan(body);
+      else showApiErrors(body);
+    } catch (err) {
+      summary.textContent = `Preview unavailable: ${err.message}`;
+    }
+  }
+
+  // ---- wiring ----
+  tbody.addEventListener("change", (event) => {
+    if (event.target.name && event.target.name.endsWith(".frozen")) {
+      const value = event.target.closest("tr").querySelector('[name$=".value"]');
+      value.disabled = event.target.checked;
+    }
+  });
+  form.elements["dataset.name"].addEventListener("change", syncDataset);
+  form.elements["backbone"].addEventListener("change", syncBackbone);
+  form.addEventListener("input", schedulePreview);
+  form.addEventListener("change", schedulePreview);
+  syncDataset();
+  updatePreview();
+
+  window.Stagewise.runForm = { configFromForm };
+})();

@@ -1,0 +1,104 @@
+// Run page: draws the curves from the embedded data, then polls the API while the run is
+// queued or running, so new epochs appear without a reload.
+"use strict";
+
+(function () {
+  const charts = window.Stagewise.charts;
+  const data = charts.pageData("run-data");
+  if (!data) return;
+  const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
+  const live = (name) => document.querySelector(`[data-live="${name}"]`);
+  const pct = (v) => (v === null || v === undefined ? "–" : `${(100 * v).toFixed(2)}%`);
+  const fixed = (v, d) => (v === null || v === undefined ? "–" : v.toFixed(d));
+
+  function duration(seconds) {
+    if (seconds === null) return "–";
+    const s = Math.round(seconds);
+    if (s < 60) return `${s} s`;
+    const m = Math.floor(s / 60);
+    if (m < 60) return `${m} min ${String(s % 60).padStart(2, "0")} s`;
+    return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, "0")} min`;
+  }
+
+  /** Mean epoch time × epochs left (mirrors app/pages/progress.py: eta_from_epochs). */
+  function eta(run, metrics) {
+    if (!metrics.length || FINISHED.has(run.status)) return null;
+    const mean = metrics.reduce((a, m) => a + m.seconds, 0) / metrics.length;
+    return Math.max(run.epochs - metrics.length, 0) * mean;
+  }
+
+  function drawCurves(metrics) {
+    const epochs = metrics.map((m) => m.epoch);
+    const col = (key) => metrics.map((m) => m[key]);
+    // The whole run's extent from the start, so the curves visibly fill it in.
+    const common = { dtick: data.run.epochs <= 12 ? 1 : undefined, xRange: [0.5, data.run.epochs + 0.5] };
+    const splits = [["train", 0], ["val", 1], ["test", 2]];
+    charts.draw(
+      document.getElementById("plot-acc"),
+      splits.map(([s, i]) => charts.trace(`${s} acc`, epochs, col(`${s}_acc`), i)),
+      charts.layout("accuracy", Object.assign({ yaxis: { tickformat: ".0%", range: [0, 1] } }, common))
+    );
+    charts.draw(
+      document.getElementById("plot-loss"),
+      splits.map(([s, i]) => charts.trace(`${s} loss`, epochs, col(`${s}_loss`), i)),
+      charts.layout("loss (log scale)", Object.assign({ log: true }, common))
+    );
+    charts.draw(
+      document.getElementById("plot-lr"),
+      data.stages.map((stage, i) => charts.trace(stage, epochs, metrics.map((m) => (m.lr[stage] > 0 ? m.lr[stage] : null)), i)),
+      charts.layout("LR (log scale; gaps = frozen)", Object.assign({ log: true }, common))
+    );
+  }
+
+  function epochRow(m) {
+    const cells = [m.epoch + 1, fixed(m.train_loss, 4), pct(m.train_acc), fixed(m.val_loss, 4), pct(m.val_acc), pct(m.test_acc),
+      Math.round(m.images_per_s).toLocaleString("en-US"), fixed(m.seconds, 1)];
+    const tr = document.createElement("tr");
+    cells.forEach((c, i) => {
+      const td = document.createElement("td");
+      td.textContent = c;
+      if (i) td.className = "num";
+      tr.appendChild(td);
+    });
+    return tr;
+  }
+
+  function showRun(run, metrics) {
+    const badge = live("status");
+    badge.textContent = run.status;
+    badge.className = `status status-${run.status}`;
+    live("progress").value = run.epochs_done;
+    live("epochs").textContent = `${run.epochs_done} / ${run.epochs}`;
+    live("eta").textContent = duration(eta(run, metrics));
+    const last = metrics[metrics.length - 1];
+    live("speed").textContent = last ? Math.round(last.images_per_s).toLocaleString("en-US") : "–";
+    live("best-val").textContent = pct(run.best_val_acc);
+    live("test-acc").textContent = pct(run.summary ? run.summary.test_acc_at_best_val : null);
+    live("error").hidden = !run.error;
+    live("error-text").textContent = run.error || "";
+    live("cancel").hidden = FINISHED.has(run.status) || run.cancel_requested;
+    live("checkpoint").hidden = !(run.artifacts || []).some((a) => a.kind === "best");
+    live("epoch-count").textContent = metrics.length;
+    document.querySelector("#epoch-table tbody").replaceChildren(...metrics.map(epochRow));
+  }
+
+  async function poll() {
+    try {
+      const [runRes, metricsRes] = await Promise.all([fetch(`/api/runs/${data.run.id}`), fetch(`/api/runs/${data.run.id}/metrics`)]);
+      if (runRes.ok && metricsRes.ok) {
+        const run = await runRes.json();
+        const metrics = await metricsRes.json();
+        if (metrics.length !== data.metrics.length) drawCurves(metrics);
+        data.metrics = metrics;
+        showRun(run, metrics);
+        if (FINISHED.has(run.status)) return; // nothing more will change
+      }
+    } catch (err) {
+      // The server restarting is normal on a lab machine: keep polling.
+    }
+    setTimeout(poll, data.poll_ms);
+  }
+
+  drawCurves(data.metrics);
+  if (!FINISHED.has(data.run.status)) setTimeout(poll, data.poll_ms);
+})();
