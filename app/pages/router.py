@@ -50,7 +50,7 @@ def runs_list(request: Request, db: SessionDep, settings: SettingsDep) -> HTMLRe
     """Runs, filtered, sorted and paginated by the database (one page read per request)."""
     query, error = parse_filter(dict(request.query_params), settings.max_page_size)
     page = runs.list_runs(db=db, settings=settings, query=query)
-    return _render(request, "runs/list.html", runs_page(page, query, datetime.now(UTC), error=error), "runs")
+    return _render(request, "runs_list.html", runs_page(page, query, datetime.now(UTC), error=error), "runs")
 
 
 @router.get("/runs/new", response_class=HTMLResponse)
@@ -69,7 +69,7 @@ def new_run(
     page = run_form_page(
         base=base, presets=presets, checkpoints=_checkpoints(db, settings), preset=preset or None, source=source
     )
-    return _render(request, "runs/new.html", page, "new")
+    return _render(request, "run_form.html", page, "new")
 
 
 def _checkpoints(db: SessionDep, settings: SettingsDep) -> list[tuple[int, str]]:
@@ -97,7 +97,7 @@ async def submit_run(
         presets = {p.name: p.config for p in catalog.presets()}
         checkpoints = await run_in_threadpool(_checkpoints, db, settings)
         page = run_form_page(base=base, shown=data, presets=presets, checkpoints=checkpoints, errors=errors)
-        return _render(request, "runs/new.html", page, "new", status_code=422)
+        return _render(request, "run_form.html", page, "new", status_code=422)
     return RedirectResponse(f"/runs/{run.id}", status_code=303)
 
 
@@ -107,7 +107,7 @@ def run_detail(request: Request, run_id: int, db: SessionDep) -> HTMLResponse:
     """One run: facts, curves (then live updates from the API), config."""
     run = runs.get_run(db=db, run_id=run_id)
     page = run_page(run, metrics.list_metrics(db=db, run_id=run_id))
-    return _render(request, "runs/detail.html", page)
+    return _render(request, "run_detail.html", page)
 
 
 @router.post("/runs/{run_id}/cancel", response_model=None)

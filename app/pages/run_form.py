@@ -194,7 +194,7 @@ def fractions_shown(values: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class RunFormPage:
-    """Everything templates/runs/new.html shows."""
+    """Everything templates/run_form.html shows."""
 
     base_config: dict[str, Any]  # what the form started from: kept whole, the inputs laid over it
     config: dict[str, Any]  # the values shown

@@ -17,7 +17,7 @@ POLL_MS = 2000  # how often the page asks for new epochs while the run is live
 
 @dataclass(frozen=True)
 class RunPageView:
-    """Everything templates/runs/detail.html shows."""
+    """Everything templates/run_detail.html shows."""
 
     run: RunDetail
     metrics: list[EpochMetricRead]

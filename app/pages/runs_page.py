@@ -76,7 +76,7 @@ def parse_filter(params: dict[str, str], max_limit: int) -> tuple[RunFilter, str
 
 @dataclass(frozen=True)
 class RunsPage:
-    """Everything templates/runs/list.html shows."""
+    """Everything templates/runs_list.html shows."""
 
     rows: list[RunRow]
     total: int
