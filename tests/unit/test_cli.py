@@ -1,0 +1,89 @@
+"""The `stagewise` command line: train on real images, plan, stages, presets, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision
+from typer.testing import CliRunner
+
+from app.cli import cli
+from app.settings import get_settings
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def empty_data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("STAGEWISE_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def test_train_on_real_ants_and_bees_writes_metrics_summary_and_checkpoint(data_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    command = [
+        sys.executable, "-m", "app.cli", "train", "ants-bees/finetune", "--out", str(out),
+        "--epochs", "1", "--device", "cpu", "--set", "weights=none", "--set", "image_size=64",
+    ]  # fmt: skip
+    env = {**os.environ, "STAGEWISE_DATA_DIR": str(data_root)}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr
+    (line,) = (out / "metrics.jsonl").read_text().splitlines()
+    assert {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_acc", "lr", "images_per_s", "seconds"} <= set(json.loads(line))
+    assert json.loads((out / "summary.json").read_text())["epochs_done"] == 1
+    model = torchvision.models.resnet18(num_classes=2)
+    model.load_state_dict(torch.load(out / "checkpoint.pt", weights_only=True)["model"])
+
+
+def test_plan_needs_neither_data_nor_weights(empty_data_root: Path) -> None:
+    result = runner.invoke(cli, ["plan", "cifar10-4000/model-d", "--json"])
+    assert result.exit_code == 0, result.output
+    stages = {s["name"]: s for s in json.loads(result.output)["stages"]}
+    assert {name: s["lr"] for name, s in stages.items()} == {
+        "conv1": 1e-4, "conv2": 1e-4, "conv3": 1e-4, "conv4": 1e-3, "conv5": 1e-3, "classifier": 0.1,
+    }  # fmt: skip
+
+
+def test_plan_takes_set_overrides(empty_data_root: Path) -> None:
+    result = runner.invoke(cli, ["plan", "cifar10-4000/model-d", "--json", "--set", "stages.conv1.lr=0", "--set", "epochs=3"])
+    plan = json.loads(result.output)
+    assert plan["lr"]["conv1"] == [0.0, 0.0, 0.0]
+    assert next(s for s in plan["stages"] if s["name"] == "conv1")["frozen"] is True
+
+
+def test_stages_lists_resnet_stages_with_parameter_counts(empty_data_root: Path) -> None:
+    result = runner.invoke(cli, ["stages", "resnet18", "--json"])
+    stages = json.loads(result.output)["stages"]
+    assert [s["name"] for s in stages] == ["conv1", "conv2", "conv3", "conv4", "conv5", "classifier"]
+    assert sum(s["params"] for s in stages) == sum(p.numel() for p in torchvision.models.resnet18().parameters())
+
+
+def test_presets_include_the_reference_table(empty_data_root: Path) -> None:
+    names = {row["name"] for row in json.loads(runner.invoke(cli, ["presets", "--json"]).output)}
+    assert {f"cifar10-4000/{m}" for m in ("model-a-lr1e-1", "model-b-lr1e-1", "model-a-lr1e-4", "model-b-lr1e-4", "model-c", "model-d")} <= names
+
+
+def test_unknown_backbone_is_refused_naming_field_and_allowed_values(empty_data_root: Path) -> None:
+    result = runner.invoke(cli, ["plan", "demo/digits", "--set", "backbone=resnet19"])
+    assert result.exit_code == 2
+    assert "backbone" in result.output and "resnet18" in result.output
+
+
+def test_missing_dataset_folder_is_named_before_training(empty_data_root: Path, tmp_path: Path) -> None:
+    result = runner.invoke(cli, ["train", "ants-bees/base", "--out", str(tmp_path / "o"), "--device", "cpu"])
+    assert result.exit_code == 1
+    assert "hymenoptera_data" in result.output
+
+
+def test_unreadable_config_file_is_reported(empty_data_root: Path, tmp_path: Path) -> None:
+    result = runner.invoke(cli, ["plan", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 2 and "not found" in result.output
