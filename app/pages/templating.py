@@ -6,7 +6,7 @@ Built on first use, not at import, so importing the pages package does no file w
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,9 @@ def duration(seconds: float | None) -> str:
 
 def timestamp(value: datetime | None) -> str:
     """A UTC timestamp to the minute, sortable and unambiguous on a shared server."""
-    return "–" if value is None else value.strftime("%Y-%m-%d %H:%M")
+    if value is None:
+        return "–"
+    return (value.astimezone(UTC) if value.tzinfo else value).strftime("%Y-%m-%d %H:%M")
 
 
 def to_script_json(value: Any) -> Markup:

@@ -95,7 +95,8 @@
     if (input) input.setAttribute("aria-invalid", "true");
   }
 
-  function showApiErrors(body) {
+  /** Show a 422 body's errors; move focus to the first only after an explicit submit. */
+  function showApiErrors(body, focus) {
     const detail = Array.isArray(body.detail) ? body.detail : [{ loc: [], msg: String(body.detail || "request failed") }];
     detail.forEach((err) => {
       const loc = (err.loc || []).map(String);
@@ -103,7 +104,7 @@
       showError(loc.join("."), String(err.msg).replace(/^Value error, /, ""));
     });
     const first = form.querySelector("[aria-invalid='true']");
-    if (first) first.focus();
+    if (focus && first) first.focus();
   }
 
   // ---- submit ----
@@ -124,7 +125,7 @@
         window.location.assign(`/runs/${body.id}`);
         return;
       }
-      showApiErrors(body);
+      showApiErrors(body, true);
     } catch (err) {
       showError("", `Could not reach the server: ${err.message}`);
     } finally {
@@ -208,6 +209,8 @@
     const kind = button.dataset.fill;
     const lrs = kind === "preset" ? JSON.parse(button.dataset.stages) : FILLS[kind](stageNames(), baseLr());
     fillStages(lrs);
+    // A reference model is its stage LRs *and* its starting point (Model A trains from scratch).
+    if (button.dataset.weights) form.elements["weights"].value = button.dataset.weights;
     schedulePreview();
   });
 
@@ -247,7 +250,10 @@
       const body = await res.json();
       clearErrors();
       if (res.ok) drawPlan(body);
-      else showApiErrors(body);
+      else {
+        showApiErrors(body, false); // typing must not lose focus
+        summary.textContent = "No preview until the errors above are fixed.";
+      }
     } catch (err) {
       summary.textContent = `Preview unavailable: ${err.message}`;
     }

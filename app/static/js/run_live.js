@@ -11,6 +11,9 @@
   const pct = (v) => (v === null || v === undefined ? "–" : `${(100 * v).toFixed(2)}%`);
   const fixed = (v, d) => (v === null || v === undefined ? "–" : v.toFixed(d));
 
+  /** "2026-11-27 19:07" in UTC, as the server renders timestamps. */
+  const stamp = (iso) => (iso ? iso.slice(0, 16).replace("T", " ") : "–");
+
   function duration(seconds) {
     if (seconds === null) return "–";
     const s = Math.round(seconds);
@@ -79,6 +82,9 @@
     live("cancel").hidden = FINISHED.has(run.status) || run.cancel_requested;
     live("checkpoint").hidden = !(run.artifacts || []).some((a) => a.kind === "best");
     live("epoch-count").textContent = metrics.length;
+    live("host").textContent = (run.worker_host || "–") + (run.gpu ? ` · device ${run.gpu}` : "");
+    live("started").textContent = stamp(run.started_at);
+    live("finished").textContent = stamp(run.finished_at);
     document.querySelector("#epoch-table tbody").replaceChildren(...metrics.map(epochRow));
   }
 

@@ -1,0 +1,79 @@
+"""New run form: errors land beside their fields, quick fills and the LR preview work."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from live_server import Server
+from playwright.sync_api import Browser, Page, expect
+
+
+def test_an_invalid_epoch_count_is_reported_beside_epochs(page: Page, server: Server, screenshot: Callable) -> None:
+    before = server.api.get("/api/runs").json()["total"]
+    page.goto("/runs/new")
+    page.get_by_label("Epochs", exact=True).fill("0")
+    page.get_by_role("button", name="Start run").click()
+    expect(page.locator("#err-epochs")).to_contain_text("greater than or equal to 1")
+    expect(page.get_by_label("Epochs", exact=True)).to_have_attribute("aria-invalid", "true")
+    screenshot(page, "new_run_error")
+    assert server.api.get("/api/runs").json()["total"] == before
+
+
+def test_a_negative_stage_lr_is_reported_in_its_row(page: Page) -> None:
+    page.goto("/runs/new")
+    page.locator('[name="stages.conv2.value"]').fill("-1")
+    page.get_by_role("button", name="Start run").click()
+    expect(page.locator("#err-stages-conv2")).to_contain_text("greater than or equal to 0")
+    expect(page.locator("#err-stages-conv3")).to_be_empty()
+
+
+def _preview_first_lrs(page: Page) -> dict[str, float]:
+    """The plotted LR of each stage at the first epoch, read from the chart itself."""
+    return page.evaluate("() => Object.fromEntries(document.getElementById('lr-preview').data.map(t => [t.name, t.y[0]]))")
+
+
+def test_model_d_quick_fill_sets_stage_lrs_and_the_preview_plots_them(
+    page: Page, screenshot: Callable
+) -> None:
+    page.goto("/runs/new")
+    page.get_by_role("button", name="Model D").click()
+    expect(page.locator('[name="stages.conv4.value"]')).to_have_value("0.001")
+    page.wait_for_function(
+        "() => { const d = document.getElementById('lr-preview').data;"
+        " return d && d.length === 6 && d[5].y[0] === 0.1 && d[0].y[0] === 0.0001; }"
+    )
+    assert _preview_first_lrs(page) == {
+        "conv1": 1e-4, "conv2": 1e-4, "conv3": 1e-4, "conv4": 1e-3, "conv5": 1e-3, "classifier": 0.1,
+    }  # fmt: skip
+    expect(page.locator("#plan-summary")).to_contain_text("parameters train")
+    screenshot(page, "new_run")
+
+
+def test_freezing_a_stage_removes_it_from_the_preview(page: Page) -> None:
+    page.goto("/runs/new")
+    page.locator('[name="stages.conv1.frozen"]').check()
+    page.wait_for_function(
+        "() => { const d = document.getElementById('lr-preview').data; return d && d[0].y.every(v => v === null); }"
+    )
+    expect(page.locator("#plan-summary")).not_to_contain_text("(100.0%)")
+
+
+def test_without_javascript_the_server_shows_the_error_beside_the_field(browser: Browser, server: Server) -> None:
+    context = browser.new_context(base_url=server.base_url, java_script_enabled=False)
+    page = context.new_page()
+    page.goto("/runs/new")
+    page.get_by_label("Batch size", exact=True).fill("0")
+    page.get_by_role("button", name="Start run").click()
+    expect(page.locator("#err-batch_size")).to_contain_text("greater than or equal to 1")
+    context.close()
+
+
+def test_clone_fills_the_form_with_the_runs_stage_lrs(page: Page, finished_runs: list[dict[str, Any]]) -> None:
+    source = finished_runs[0]
+    page.goto("/")
+    page.get_by_role("link", name=f"clone run {source['id']}").click()
+    expect(page.get_by_label("Run name", exact=True)).to_have_value(f"{source['name']} (copy)")
+    expect(page.locator('[name="stages.conv4.value"]')).to_have_value("0.001")
+    expect(page.locator('[name="stages.classifier.value"]')).to_have_value("0.1")
+
