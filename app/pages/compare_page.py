@@ -6,12 +6,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
-from app.pages.descriptions import describe_stage_lrs
+from app.pages.descriptions import StageLR, describe_stage_lrs, format_lr, stage_lrs
 from app.schemas.runs import CompareRead, ConfigDifference, EpochMetricRead, RunRead
 from app.schemas.train_config import TrainConfig
 
@@ -98,14 +99,41 @@ def _cell_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+def _row(path: str, values: list[Any], to_text: Callable[[Any], str] = _cell_text) -> DiffRow:
+    return DiffRow(path, [DiffCell(to_text(v), i > 0 and v != values[0]) for i, v in enumerate(values)])
+
+
 def diff_rows(differences: list[ConfigDifference], run_ids: list[int]) -> list[DiffRow]:
-    """Differences as table rows, each cell flagged where it differs from the first run."""
-    rows = []
-    for diff in differences:
-        first = diff.values.get(run_ids[0])
-        cells = [DiffCell(_cell_text(diff.values.get(i)), i != run_ids[0] and diff.values.get(i) != first) for i in run_ids]
-        rows.append(DiffRow(diff.path, cells))
-    return rows
+    """Differences as table rows, each cell flagged where it differs from the first run.
+
+    Raw `stages.*` paths are left to `stage_rows`: `{}` and six explicit LRs can mean the
+    same training, so the raw keys would show differences that are not there.
+    """
+    return [
+        _row(diff.path, [diff.values.get(i) for i in run_ids])
+        for diff in differences
+        if diff.path != "stages" and not diff.path.startswith("stages.")
+    ]
+
+
+def _stage_text(stage: StageLR | None) -> str:
+    if stage is None:
+        return "–"
+    late = f" from epoch {stage.unfreeze_epoch}" if stage.unfreeze_epoch and stage.lr else ""
+    return format_lr(stage.lr) + late
+
+
+def stage_rows(runs: list[RunRead]) -> list[DiffRow]:
+    """One row per stage whose effective LR (absolute, after multipliers) differs between runs."""
+    per_run: list[dict[str, StageLR]] = []
+    for run in runs:
+        try:
+            per_run.append({s.name: s for s in stage_lrs(TrainConfig.model_validate(run.config))})
+        except ValidationError:
+            per_run.append({})
+    names = list(dict.fromkeys(name for stages in per_run for name in stages))
+    rows = [_row(f"LR of {name}", [stages.get(name) for stages in per_run], _stage_text) for name in names]
+    return [row for row in rows if any(cell.differs for cell in row.cells)]
 
 
 def curve_data(compare: CompareRead) -> dict[str, Any]:
@@ -142,7 +170,7 @@ def compare_page(compare: CompareRead, *, metric: str, max_compare: int) -> Comp
     ids = [run.id for run in compare.runs]
     return ComparePage(
         rows=[summary_row(run, compare.curves.get(run.id, [])) for run in compare.runs],
-        differences=diff_rows(compare.differences, ids),
+        differences=stage_rows(compare.runs) + diff_rows(compare.differences, ids),
         curves=curve_data(compare),
         ids_text=",".join(map(str, ids)),
         metric=metric if metric in dict(METRICS) else "val_acc",

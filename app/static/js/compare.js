@@ -20,7 +20,8 @@
     const label = select.options[select.selectedIndex].text;
     const traces = data.runs.map((run, i) => charts.trace(run.label, run.epochs, run.metrics[key], i));
     const isAcc = key.endsWith("_acc");
-    charts.draw(plot, traces, charts.layout(label, { yaxis: isAcc ? { tickformat: ".0%" } : {} }));
+    const longest = Math.max(0, ...data.runs.map((run) => run.epochs.length));
+    charts.draw(plot, traces, charts.layout(label, { dtick: longest <= 12 ? 1 : undefined, yaxis: isAcc ? { tickformat: ".0%" } : {} }));
     const url = new URL(window.location.href);
     url.searchParams.set("metric", key);
     window.history.replaceState(null, "", url); // a shared link opens on the same metric

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from app.pages.descriptions import StageLR, describe_stage_lrs, describe_stages, format_lr
+from app.pages.descriptions import (
+    StageLR,
+    describe_stage_lrs,
+    describe_stages,
+    format_lr,
+)
 from app.presets import resolve_config
 
 
