@@ -1,0 +1,141 @@
+"""End to end: a real server and real worker processes train tiny runs through the API.
+
+Each test polls the API with a deadline; nothing sleeps blindly. The worker is killed
+with SIGKILL in two ways: the whole worker (a crashed host: the heartbeat sweeper
+re-queues the run) and only its pool child (Celery's reject-on-worker-lost redelivers).
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+from typing import Any
+
+import httpx
+import pytest
+import torch
+import torchvision
+
+from conftest import TINY, Stack, wait_for
+
+LONG = {**TINY, "epochs": 4, "dataset": {"name": "fake", "num_images": 48, "num_classes": 2}}
+
+
+def run_of(client: httpx.Client, run_id: int) -> dict[str, Any]:
+    response = client.get(f"/api/runs/{run_id}")
+    response.raise_for_status()
+    return response.json()
+
+
+def wait_status(client: httpx.Client, run_id: int, *statuses: str, timeout: float = 120) -> dict[str, Any]:
+    return wait_for(
+        lambda: (run := run_of(client, run_id))["status"] in statuses and run,
+        timeout=timeout, what=f"run {run_id} to be {' or '.join(statuses)}",
+    )  # fmt: skip
+
+
+def wait_epochs(client: httpx.Client, run_id: int, count: int, timeout: float = 120) -> dict[str, Any]:
+    return wait_for(
+        lambda: (run := run_of(client, run_id))["epochs_done"] >= count and run["status"] == "running" and run,
+        timeout=timeout, what=f"run {run_id} to finish {count} epoch(s) while running",
+    )  # fmt: skip
+
+
+def submit(client: httpx.Client, config: dict[str, Any], **extra: Any) -> int:
+    response = client.post("/api/runs", json={"config": config, **extra})
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def pool_children(worker: subprocess.Popen[bytes]) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(worker.pid)], capture_output=True, text=True, check=False).stdout
+    return [int(pid) for pid in out.split()]
+
+
+def test_run_goes_queued_running_succeeded_with_every_epoch(stack: Stack) -> None:
+    with stack.client() as client:
+        run_id = submit(client, TINY, name="tiny e2e")
+        seen = {run_of(client, run_id)["status"]}
+        wait_for(lambda: seen.add(run_of(client, run_id)["status"]) or "succeeded" in seen, timeout=120,
+                 what="the run to succeed", interval=0.1)  # fmt: skip
+        run = run_of(client, run_id)
+        metrics = client.get(f"/api/runs/{run_id}/metrics").json()
+    assert {"running", "succeeded"} <= seen
+    assert [m["epoch"] for m in metrics] == [0, 1]
+    assert (run["epochs_done"], run["summary"]["epochs_done"], run["attempt"], run["gpu"]) == (2, 2, 1, "cpu")
+    assert {a["kind"] for a in run["artifacts"]} >= {"best", "last", "metrics", "summary"}
+
+
+def test_checkpoint_download_loads_into_torchvision(stack: Stack) -> None:
+    with stack.client() as client:
+        run_id = submit(client, {**TINY, "epochs": 1})
+        wait_status(client, run_id, "succeeded")
+        payload = client.get(f"/api/runs/{run_id}/checkpoint", params={"kind": "last"}).content
+    state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+    torchvision.models.resnet18(num_classes=2).load_state_dict(state["model"])
+
+
+def test_clone_can_start_from_a_runs_checkpoint(stack: Stack) -> None:
+    with stack.client() as client:
+        source = submit(client, {**TINY, "epochs": 1})
+        wait_status(client, source, "succeeded")
+        response = client.post(f"/api/runs/{source}/clone", json={"overrides": {"weights": f"run:{source}"}})
+        clone = wait_status(client, response.json()["id"], "succeeded", "failed")
+    assert (clone["status"], clone["config"]["weights"], clone["error"]) == ("succeeded", f"runs/{source}/best.pt", None)
+
+
+def test_training_failure_is_recorded_with_an_actionable_message(stack: Stack) -> None:
+    with stack.client() as client:
+        run_id = submit(client, {**TINY, "weights": "nowhere/model.pt"})
+        run = wait_status(client, run_id, "failed", "succeeded")
+    assert run["status"] == "failed"
+    assert "nowhere/model.pt" in run["error"]
+
+
+def test_cancel_stops_a_running_run_and_then_it_can_be_deleted(stack: Stack) -> None:
+    with stack.client() as client:
+        run_id = submit(client, {**LONG, "epochs": 50})
+        wait_status(client, run_id, "running")
+        assert client.delete(f"/api/runs/{run_id}").status_code == 409
+        assert client.post(f"/api/runs/{run_id}/cancel").json()["cancel_requested"] is True
+        run = wait_status(client, run_id, "cancelled", timeout=60)
+        assert client.post(f"/api/runs/{run_id}/cancel").status_code == 409
+        assert client.delete(f"/api/runs/{run_id}").status_code == 204
+    assert run["epochs_done"] < 50
+
+
+def test_healthz_lists_the_live_worker(stack: Stack) -> None:
+    with stack.client() as client:
+        body = wait_for(lambda: (h := client.get("/healthz").json())["workers"] and h, timeout=30, what="a worker")
+    assert body["workers"][0]["queues"] == [stack.settings.default_queue]
+
+
+def test_run_of_a_killed_worker_resumes_on_another_without_duplicate_epochs(stack: Stack) -> None:
+    with stack.client() as client:
+        run_id = submit(client, LONG)
+        wait_epochs(client, run_id, 1)
+        stack.kill_worker(stack.workers[-1])  # kill -9 the whole worker: nothing acks, nothing requeues
+        stack.start_worker()
+        run = wait_status(client, run_id, "succeeded", "failed", timeout=180)
+        metrics = client.get(f"/api/runs/{run_id}/metrics").json()
+    assert (run["status"], run["attempt"]) == ("succeeded", 2)
+    assert [m["epoch"] for m in metrics] == [0, 1, 2, 3]
+
+
+def test_run_of_a_killed_pool_process_is_redelivered_and_resumes(stack: Stack) -> None:
+    with stack.client() as client:
+        run_id = submit(client, LONG)
+        wait_epochs(client, run_id, 1)
+        for child in pool_children(stack.workers[-1]):
+            subprocess.run(["kill", "-9", str(child)], check=True)
+        run = wait_status(client, run_id, "succeeded", "failed", timeout=180)
+        metrics = client.get(f"/api/runs/{run_id}/metrics").json()
+    assert (run["status"], run["attempt"]) == ("succeeded", 2)
+    assert [m["epoch"] for m in metrics] == [0, 1, 2, 3]
+
+
+@pytest.fixture(autouse=True)
+def _worker_alive(stack: Stack) -> None:
+    # A test that killed the worker left a replacement; make sure one is running.
+    if stack.workers[-1].poll() is not None:
+        stack.start_worker()
