@@ -1,0 +1,92 @@
+"""docker-compose.yml and the Dockerfile agree with the code (Docker itself cannot run here)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from app.cli import cli
+from app.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+INTERPOLATION = re.compile(r"\$\{(\w+)(?::-(.*?))?\}")
+
+
+def interpolate(value: str) -> str:
+    """What compose substitutes with no .env: each `${VAR:-default}` becomes its default."""
+    return INTERPOLATION.sub(lambda m: m.group(2) or "", value)
+
+
+def environment(service: str) -> dict[str, str]:
+    return {k: interpolate(str(v)) for k, v in COMPOSE["services"][service]["environment"].items()}
+
+
+def test_services_are_the_documented_ones() -> None:
+    assert set(COMPOSE["services"]) == {"redis", "postgres", "api", "worker", "flower"}
+
+
+@pytest.mark.parametrize("service", ["api", "worker"])
+def test_every_stagewise_variable_is_a_settings_field(service: str) -> None:
+    names = {name.removeprefix("STAGEWISE_").lower() for name in environment(service)}
+    assert names <= set(Settings.model_fields)
+
+
+@pytest.mark.parametrize("service", ["api", "worker"])
+def test_environment_builds_settings_for_postgres_and_redis(service: str) -> None:
+    env = environment(service)
+    fields = {name.removeprefix("STAGEWISE_").lower(): value for name, value in env.items()}
+    fields["queues"] = json.loads(fields["queues"])
+    settings = Settings.model_validate(fields)
+    assert settings.database_url.startswith("postgresql+psycopg://stagewise:")
+    assert "@postgres:5432/" in settings.database_url
+    assert settings.broker_url == "redis://redis:6379/0"
+
+
+def test_api_and_worker_share_the_data_volume() -> None:
+    for service in ("api", "worker"):
+        assert "data:/data" in COMPOSE["services"][service]["volumes"]
+
+
+def test_redis_persists_append_only() -> None:
+    assert "--appendonly" in COMPOSE["services"]["redis"]["command"]
+
+
+def test_worker_reserves_a_gpu() -> None:
+    devices = COMPOSE["services"]["worker"]["deploy"]["resources"]["reservations"]["devices"]
+    assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
+
+
+def test_api_publishes_port_8000() -> None:
+    assert interpolate(COMPOSE["services"]["api"]["ports"][0]) == "8000:8000"
+
+
+def dockerfile_cmd() -> list[str]:
+    line = next(l for l in (ROOT / "Dockerfile").read_text().splitlines() if l.startswith("CMD "))
+    return json.loads(line.removeprefix("CMD "))
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        COMPOSE["services"]["api"]["command"],
+        COMPOSE["services"]["worker"]["command"],
+        dockerfile_cmd(),
+    ],
+    ids=["api", "worker", "dockerfile"],
+)
+def test_image_commands_exist_with_their_options(command: list[Any]) -> None:
+    args = [interpolate(str(part)) for part in command]
+    assert args[0] == "stagewise"
+    result = CliRunner().invoke(cli, [*args[1:2], "--help"])
+    assert result.exit_code == 0, result.output
+    options = [a for a in args[2:] if a.startswith("--")]
+    for option in options:
+        assert option in result.output, f"{shlex.join(args)}: {option} not an option of {args[1]}"
