@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test services lint bench clean
+.PHONY: run test services chromium lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -18,11 +18,15 @@ run: $(STAMP)
 services:
 	bash scripts/services.sh
 
+# The dashboard's browser tests drive Debian's Chromium (Playwright never downloads one).
+chromium:
+	test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check app worker tests bench
 	$(VENV)/bin/lint-imports
 
-test: $(STAMP) services
+test: $(STAMP) services chromium
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
