@@ -88,14 +88,28 @@
     document.querySelector("#epoch-table tbody").replaceChildren(...metrics.map(epochRow));
   }
 
+  /** Merge newly fetched epochs by epoch number: a resumed run re-records its last epoch. */
+  function merge(known, fresh) {
+    const byEpoch = new Map(known.map((m) => [m.epoch, m]));
+    fresh.forEach((m) => byEpoch.set(m.epoch, m));
+    return Array.from(byEpoch.values()).sort((a, b) => a.epoch - b.epoch);
+  }
+
   async function poll() {
     try {
-      const [runRes, metricsRes] = await Promise.all([fetch(`/api/runs/${data.run.id}`), fetch(`/api/runs/${data.run.id}/metrics`)]);
+      // Only the last known epoch and newer: a 100-epoch run is not re-sent every tick.
+      const last = data.metrics.length ? data.metrics[data.metrics.length - 1].epoch : 0;
+      const [runRes, metricsRes] = await Promise.all([
+        fetch(`/api/runs/${data.run.id}`),
+        fetch(`/api/runs/${data.run.id}/metrics?after=${last - 1}`),
+      ]);
       if (runRes.ok && metricsRes.ok) {
         const run = await runRes.json();
-        const metrics = await metricsRes.json();
-        if (metrics.length !== data.metrics.length) drawCurves(metrics);
+        const fresh = await metricsRes.json();
+        const metrics = merge(data.metrics, fresh);
+        const changed = fresh.length !== 0 && JSON.stringify(fresh) !== JSON.stringify(data.metrics.slice(-fresh.length));
         data.metrics = metrics;
+        if (changed) drawCurves(metrics);
         showRun(run, metrics);
         if (FINISHED.has(run.status)) return; // nothing more will change
       }
