@@ -31,6 +31,15 @@ def _set_custom_stage_lrs(page: Page) -> None:
     page.locator('[name="stages.classifier.value"]').fill("0.05")
 
 
+def _see_it_on_the_runs_page(page: Page, run_id: int, screenshot: Callable) -> None:
+    """In a second tab, so the Run page keeps polling undisturbed."""
+    runs = page.context.new_page()
+    runs.goto("/")
+    expect(runs.locator(f'tr[data-run-id="{run_id}"]')).to_contain_text("from the form")
+    screenshot(runs, "runs_during_run")
+    runs.close()
+
+
 def test_a_run_launched_from_the_form_trains_with_its_stage_lrs_and_its_curves_grow_live(
     page: Page, server: Server, screenshot: Callable
 ) -> None:
@@ -53,6 +62,7 @@ def test_a_run_launched_from_the_form_trains_with_its_stage_lrs_and_its_curves_g
         page.wait_for_function(f"() => ({POINTS})() >= {points}", timeout=RUN_TIMEOUT_S * 1000)
         if points == 1:
             screenshot(page, "run_live")
+            _see_it_on_the_runs_page(page, run_id, screenshot)
     expect(page.locator('[data-live="status"]')).to_have_text("succeeded", timeout=RUN_TIMEOUT_S * 1000)
     assert page.evaluate("() => window.stayedOnPage === true")
     screenshot(page, "run_done")

@@ -50,6 +50,16 @@ def test_model_d_quick_fill_sets_stage_lrs_and_the_preview_plots_them(
     screenshot(page, "new_run")
 
 
+def test_quick_fills_work_from_the_keyboard(page: Page) -> None:
+    page.goto("/runs/new")
+    page.get_by_role("button", name="Same LR everywhere").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator('[name="stages.conv1.value"]')).to_have_value("0.01")
+    page.keyboard.press("Tab")  # the next quick fill
+    page.keyboard.press("Enter")
+    expect(page.locator('[name="stages.conv1.value"]')).to_have_value("0.00001")
+
+
 def test_freezing_a_stage_removes_it_from_the_preview(page: Page) -> None:
     page.goto("/runs/new")
     page.locator('[name="stages.conv1.frozen"]').check()

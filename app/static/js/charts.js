@@ -35,8 +35,7 @@ window.Stagewise = window.Stagewise || {};
     return {
       margin: { l: 64, r: 16, t: 8, b: 44 },
       xaxis: { title: { text: "epoch" }, dtick: o.dtick, range: o.xRange, autorange: o.xRange ? false : true },
-      // On log axes label only 1, 2 and 5 of each decade: every digit crowds a short axis.
-      yaxis: Object.assign({ title: { text: yTitle }, type: o.log ? "log" : "linear", exponentformat: "e", dtick: o.log ? "D2" : undefined }, o.yaxis || {}),
+      yaxis: Object.assign({ title: { text: yTitle }, type: o.log ? "log" : "linear", exponentformat: "e" }, o.yaxis || {}),
       legend: { orientation: "h", x: 0, y: 1.02, xanchor: "left", yanchor: "bottom" },
       hovermode: "x unified",
       font: { family: "system-ui, sans-serif", size: 12 },
