@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 from app.db import Database
 from app.db.migrations import upgrade
@@ -54,6 +54,9 @@ def seed(settings: Settings, runs: int, epochs: int) -> float:
             ids = range(first, min(first + 1000, runs + 1))
             connection.execute(insert(Run.__table__), [_run_row(i, rng, epochs, base_time) for i in ids])
             connection.execute(insert(EpochMetric.__table__), [m for i in ids for m in _metric_rows(i, rng, epochs)])
+        if connection.dialect.name == "postgresql":
+            # Explicit ids do not advance PostgreSQL's sequence; later submits would collide.
+            connection.execute(text("SELECT setval(pg_get_serial_sequence('runs', 'id'), (SELECT max(id) FROM runs))"))
     database.dispose()
     return time.perf_counter() - started
 

@@ -9,6 +9,7 @@ which reads first never fails on upgrading its lock (SQLITE_BUSY_SNAPSHOT).
 from __future__ import annotations
 
 import os
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,9 @@ class Database:
         engine = make_engine(url)
         # A forked child (a prefork worker) must not use, or close, the parent's
         # pooled connections: it starts with an empty pool of its own.
-        os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
+        # A weak reference, so that a disposed engine is not kept alive by the hook.
+        ref = weakref.ref(engine)
+        os.register_at_fork(after_in_child=lambda: (e := ref()) is not None and e.dispose(close=False))
         return cls(engine, sessionmaker(engine, expire_on_commit=False))
 
     def dispose(self) -> None:

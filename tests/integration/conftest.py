@@ -94,7 +94,7 @@ def make_settings(backend: Backend, data_dir: Path, **overrides: Any) -> Setting
     """Settings for a test: fast heartbeats, CPU, the session's own queue."""
     values: dict[str, Any] = {
         "data_dir": data_dir, "device": "cpu", "queues": [backend.queue], "default_queue": backend.queue,
-        "heartbeat_interval_s": 0.5, "heartbeat_timeout_s": 6.0, "max_attempts": 3, "publish_timeout_s": 2.0,
+        "heartbeat_interval_s": 0.5, "heartbeat_timeout_s": 5.0, "max_attempts": 3, "publish_timeout_s": 2.0,
     }  # fmt: skip
     if backend.database_url:
         values["database_url"] = backend.database_url
