@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from types import TracebackType
+from typing import Self
 
 from celery import Celery
 
@@ -32,11 +32,11 @@ class RunWatch:
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"run-{claim.run_id}-watch", daemon=True)
 
-    def __enter__(self) -> RunWatch:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
-    def __exit__(self, *_: type[BaseException] | BaseException | TracebackType | None) -> None:
+    def __exit__(self, *_: object) -> None:
         self._done.set()
         self._thread.join(timeout=self.interval_s + 5)
 

@@ -8,7 +8,15 @@ from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import FileResponse
 
 from app.api.deps import CeleryDep, SessionDep, SettingsDep
-from app.schemas.runs import EpochMetricRead, RunClone, RunCreate, RunDetail, RunFilter, RunPage, RunRead
+from app.schemas.runs import (
+    EpochMetricRead,
+    RunClone,
+    RunCreate,
+    RunDetail,
+    RunFilter,
+    RunPage,
+    RunRead,
+)
 from app.services import metrics, runs
 
 router = APIRouter(prefix="/runs", tags=["runs"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from sqlalchemy import select
@@ -25,7 +25,7 @@ def backbones() -> list[BackboneRead]:
     return [_backbone(name) for name in BACKBONES]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _backbone(name: str) -> BackboneRead:
     # Counting builds the model on the meta device: no memory, but torch is imported
     # here rather than at module import so that the API starts without it.

@@ -17,10 +17,24 @@ from sqlalchemy.orm import Session
 from app.db import write_transaction
 from app.db.types import utcnow
 from app.models import Artifact, Run, RunStatus
-from app.schemas.runs import ArtifactRead, RunClone, RunCreate, RunDetail, RunFilter, RunPage, RunRead
+from app.schemas.runs import (
+    ArtifactRead,
+    RunClone,
+    RunCreate,
+    RunDetail,
+    RunFilter,
+    RunPage,
+    RunRead,
+)
 from app.schemas.train_config import TrainConfig
 from app.services.configs import build_config
-from app.services.errors import ArtifactNotFound, BrokerUnavailable, InvalidInput, RunNotFound, RunStateConflict
+from app.services.errors import (
+    ArtifactNotFound,
+    BrokerUnavailable,
+    InvalidInput,
+    RunNotFound,
+    RunStateConflict,
+)
 from app.settings import Settings
 from worker.celery_app import BROKER_ERRORS, enqueue_training
 

@@ -6,13 +6,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import TINY, Backend, make_settings, reset_database
 from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.schemas.catalog import BACKBONES, DATASETS
 from app.schemas.train_config import TrainConfig
 from app.settings import Settings
-from conftest import TINY, Backend, make_settings, reset_database
 from worker.training.plan import make_plan
 
 

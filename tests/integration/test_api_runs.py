@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from conftest import TINY, add_epochs, make_run
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -12,7 +13,6 @@ from sqlalchemy.orm import Session
 from app.main import create_app
 from app.models import Run, RunStatus
 from app.settings import Settings
-from conftest import TINY, add_epochs, make_run
 
 
 @pytest.fixture

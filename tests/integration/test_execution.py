@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from celery import Celery
+from conftest import make_run, stale_running
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -12,7 +13,6 @@ from app.schemas.metrics import EpochRecord
 from app.services.execution import Claim, Worker, claim_run, heartbeat, sweep_stale_runs
 from app.services.metrics import record_epochs
 from app.settings import Settings
-from conftest import make_run, stale_running
 from worker.celery_app import make_celery
 
 ME = Worker(host="test-host", pid=4242, gpu="cpu")
@@ -38,7 +38,7 @@ def record(epoch: int, val_acc: float = 0.5) -> EpochRecord:
     )  # fmt: skip
 
 
-def claim(db: Session, settings: Settings, run: Run, owner_alive=alive) -> Claim | None:  # noqa: ANN001
+def claim(db: Session, settings: Settings, run: Run, owner_alive=alive) -> Claim | None:
     return claim_run(db=db, settings=settings, run_id=run.id, worker=ME, owner_alive=owner_alive)
 
 

@@ -15,7 +15,6 @@ import httpx
 import pytest
 import torch
 import torchvision
-
 from conftest import TINY, Stack, wait_for
 
 LONG = {**TINY, "epochs": 3, "dataset": {"name": "fake", "num_images": 32, "num_classes": 2}}
