@@ -15,7 +15,7 @@ from celery import Celery, Task, shared_task
 
 from app.db import Database
 from app.models import RunStatus
-from app.schemas.metrics import EpochRecord
+from app.schemas.metrics import EpochRecord, RunSummary
 from app.schemas.train_config import TrainConfig
 from app.services.execution import Claim, Worker, claim_run, finish_run
 from app.services.metrics import record_epochs
@@ -101,9 +101,11 @@ def _record(context: WorkerContext, claim: Claim, records: list[EpochRecord]) ->
         return record_epochs(db=db, run_id=claim.run_id, attempt=claim.attempt, records=records)
 
 
-def _finish(context: WorkerContext, claim: Claim, status: RunStatus, **outcome: object) -> None:
+def _finish(
+    context: WorkerContext, claim: Claim, status: RunStatus, *, summary: RunSummary | None = None, error: str | None = None
+) -> None:
     with context.database.sessions() as db:
-        finish_run(db=db, settings=context.settings, claim=claim, status=status, **outcome)  # type: ignore[arg-type]
+        finish_run(db=db, settings=context.settings, claim=claim, status=status, summary=summary, error=error)
 
 
 def _runtime(settings: Settings, run_id: int) -> Runtime:
