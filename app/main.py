@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from app.api import router as api_router
-from app.api.limits import BodySizeLimit, BodyTooLarge
+from app.api.limits import BodySizeLimit
 from app.db import Database
 from app.db.migrations import upgrade
 from app.pages.router import router as pages_router
@@ -113,7 +113,3 @@ def _add_error_handlers(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         return JSONResponse({"detail": detail}, status_code=422)
-
-    @app.exception_handler(BodyTooLarge)
-    async def too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
-        return JSONResponse({"detail": [{"loc": ["body"], "msg": str(exc), "type": "body_too_large"}]}, 413)

@@ -1,4 +1,4 @@
-"""Request body size limit, enforced before the body is read (oversized → 413)."""
+"""Request body size limit, enforced while the body is read (oversized → 413)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class BodySizeLimit:
-    """ASGI middleware: refuse bodies over `max_bytes`, declared or streamed (chunked)."""
+    """ASGI middleware: refuse bodies over `max_bytes`, declared (Content-Length) or streamed.
+
+    A streamed body that passes the limit is answered with 413 at once; the app then
+    sees the client as disconnected, and whatever it answers is dropped.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -22,34 +26,28 @@ class BodySizeLimit:
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await self._refuse(send)
             return
-        await self.app(scope, self._counting(receive), send)
+        seen, refused = 0, False
 
-    def _counting(self, receive: Receive) -> Receive:
-        seen = 0
-
-        async def wrapped() -> Message:
-            nonlocal seen
+        async def limited_receive() -> Message:
+            nonlocal seen, refused
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
-                raise BodyTooLarge(self.max_bytes)
+                if not refused:
+                    refused = True
+                    await self._refuse(send)
+                return {"type": "http.disconnect"}
             return message
 
-        return wrapped
+        async def guarded_send(message: Message) -> None:
+            if not refused:
+                await send(message)
+
+        await self.app(scope, limited_receive, guarded_send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps({"detail": [{"loc": ["body"], "msg": self.message, "type": "body_too_large"}]}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        detail = [{"loc": ["body"], "msg": f"request body larger than {self.max_bytes} bytes", "type": "body_too_large"}]
+        body = json.dumps({"detail": detail}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-
-    @property
-    def message(self) -> str:
-        return f"request body larger than {self.max_bytes} bytes"
-
-
-class BodyTooLarge(Exception):
-    """A streamed body passed the limit; `app.main` answers 413."""
-
-    def __init__(self, max_bytes: int) -> None:
-        super().__init__(f"request body larger than {max_bytes} bytes")

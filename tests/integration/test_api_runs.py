@@ -221,3 +221,9 @@ def test_compare_bad_ids_is_422(client: TestClient, ids: str) -> None:
 def test_compare_unknown_id_is_404(client: TestClient, db: Session) -> None:
     run = make_run(db)
     assert client.get("/api/compare", params={"ids": f"{run.id},999"}).status_code == 404
+
+
+def test_oversized_streamed_body_without_length_is_413(client: TestClient, settings: Settings) -> None:
+    half = b" " * (settings.max_body_bytes // 2 + 1)
+    response = client.post("/api/runs", content=iter([half, half]), headers={"content-type": "application/json"})
+    assert response.status_code == 413
