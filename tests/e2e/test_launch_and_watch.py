@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 from live_server import RUN_TIMEOUT_S, Server
 from playwright.sync_api import Page, expect
@@ -86,3 +87,10 @@ def test_a_new_run_is_listed_on_the_runs_page(page: Page, server: Server, screen
     expect(row).to_contain_text("resnet18")
     screenshot(page, "runs")
     server.wait_finished(run_id)
+
+
+def test_a_finished_run_offers_its_checkpoint_for_download(page: Page, finished_runs: list[dict[str, Any]]) -> None:
+    page.goto(f"/runs/{finished_runs[0]['id']}")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download checkpoint").click()
+    assert download.value.suggested_filename == f"run-{finished_runs[0]['id']}-best.pt"

@@ -87,3 +87,15 @@ def test_clone_fills_the_form_with_the_runs_stage_lrs(page: Page, finished_runs:
     expect(page.locator('[name="stages.conv4.value"]')).to_have_value("0.001")
     expect(page.locator('[name="stages.classifier.value"]')).to_have_value("0.1")
 
+
+
+def test_an_earlier_runs_checkpoint_can_be_the_starting_weights(
+    page: Page, finished_runs: list[dict[str, Any]]
+) -> None:
+    weights = f"run:{finished_runs[0]['id']}"
+    page.goto("/runs/new")
+    # The preview validates like a submit: the service resolves run:<id> to its best.pt.
+    with page.expect_response(lambda r: "/api/plan" in r.url and weights in (r.request.post_data or "")) as plan:
+        page.get_by_label("Starting weights").select_option(weights)
+    assert plan.value.status == 200
+    expect(page.locator("#err-weights")).to_be_empty()
