@@ -20,12 +20,13 @@ from pathlib import Path
 import torch
 import torchvision
 from torch import nn
-from torch.utils.data import DataLoader, Subset
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
 from app.presets import apply_overrides
 from app.schemas.train_config import TrainConfig
-from worker.training.datasets import load_data
+from worker.training.datasets import IMAGE_EXTENSIONS, load_data
 from worker.training.loop import fit
 from worker.training.runtime import Runtime
 
@@ -46,6 +47,21 @@ VARIANTS = {
 }
 
 
+class FileDataset(Dataset):
+    """ImageFolder-style: open, decode and transform one JPEG per item with PIL."""
+
+    def __init__(self, files: list[tuple[Path, int]], transform: T.Compose) -> None:
+        self.files, self.transform = files, transform
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        path, label = self.files[index]
+        with Image.open(path) as image:
+            return self.transform(image.convert("RGB")), label
+
+
 def baseline_epochs(config: TrainConfig, data_dir: Path, epochs: int, workers: int) -> list[float]:
     """Train images/s per epoch of the plain loop on the same training images."""
     size = config.resolved_image_size()
@@ -53,11 +69,12 @@ def baseline_epochs(config: TrainConfig, data_dir: Path, epochs: int, workers: i
         T.RandomResizedCrop(size, scale=(0.25, 1.0)), T.RandomHorizontalFlip(), T.ToTensor(),
         T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
     ])  # fmt: skip
-    folder = torchvision.datasets.ImageFolder(str(data_dir / "hymenoptera_data"), transform=tfm)
-    # ImageFolder sees train/ and val/ as the classes; relabel by the real class folder.
-    folder.samples = sorted((p, int(Path(p).parent.name == "bees")) for p, _ in folder.samples)
+    root = data_dir / "hymenoptera_data"
+    # The pool in Stagewise's documented order (sorted relative paths), labelled by class folder.
+    paths = sorted((p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS), key=lambda p: p.relative_to(root).as_posix())
     train_idx = load_data(config.dataset, data_dir, size).indices["train"]
-    loader = DataLoader(Subset(folder, train_idx), batch_size=config.batch_size, shuffle=True,
+    files = [(paths[i], int(paths[i].parent.name == "bees")) for i in train_idx]
+    loader = DataLoader(FileDataset(files, tfm), batch_size=config.batch_size, shuffle=True,
                         num_workers=workers, persistent_workers=workers > 0)  # fmt: skip
     torch.manual_seed(0)
     model = torchvision.models.resnet18(num_classes=2)
