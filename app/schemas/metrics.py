@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict
 
 
@@ -38,3 +40,25 @@ class RunSummary(BaseModel):
     split_hash: str
     stopped: bool = False
     stop_reason: str | None = None
+
+
+class TestReport(BaseModel):
+    """The test split judged by one model: accuracy, and a confusion matrix whose rows
+    are true classes and columns predictions (so per-class accuracy = diagonal / row sum)."""
+
+    model_config = ConfigDict(frozen=True)
+    __test__ = False  # not a pytest test class, despite the name
+
+    model: Literal["best", "last"]
+    epoch: int
+    accuracy: float
+    class_names: list[str]
+    confusion: list[list[int]]
+
+    @property
+    def per_class_accuracy(self) -> dict[str, float | None]:
+        """Accuracy per true class; None for a class absent from the test split."""
+        return {
+            name: (row[i] / sum(row)) if sum(row) else None
+            for i, (name, row) in enumerate(zip(self.class_names, self.confusion, strict=True))
+        }

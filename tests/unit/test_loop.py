@@ -145,3 +145,14 @@ def test_frozen_stages_stay_bit_identical_while_others_train(tmp_path: Path) -> 
     for key in ("conv1.weight", "bn1.running_mean", "layer1.0.conv1.weight", "layer1.1.bn2.running_var"):
         assert torch.equal(trained[key], initial[key]), key
     assert not torch.equal(trained["layer4.1.conv2.weight"], initial["layer4.1.conv2.weight"])
+
+
+def test_test_report_holds_the_best_models_confusion_matrix(tmp_path: Path) -> None:
+    result = fit(tiny(), runtime(tmp_path))
+    report = result.test_report
+    assert report is not None and report.model == "best" and report.epoch == result.summary.best_epoch
+    assert sum(map(sum, report.confusion)) == 8  # 32 fake images, a quarter of them in test
+    diagonal = sum(report.confusion[i][i] for i in range(2))
+    assert report.accuracy == diagonal / 8 == result.summary.test_acc_at_best_val
+    saved = json.loads((tmp_path / "out" / "test_report.json").read_text())
+    assert saved["confusion"] == report.confusion

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from app.schemas.metrics import EpochRecord, RunSummary
+from app.schemas.metrics import EpochRecord, RunSummary, TestReport
 from app.schemas.train_config import TrainConfig
 from worker.training import checkpoints
 from worker.training.backbones import build_model
@@ -43,6 +43,7 @@ class FitResult:
     summary: RunSummary
     records: list[EpochRecord]
     out_dir: Path
+    test_report: TestReport | None = None
 
 
 @dataclass
@@ -156,8 +157,14 @@ def _check_finite(loss_sum: torch.Tensor, epoch: int, step: int, session: _Sessi
 
 
 @torch.inference_mode()
-def evaluate(session: _Session, split: ImageTensors) -> tuple[float | None, float | None]:
-    """Mean loss and accuracy on a split, or (None, None) if it is empty."""
+def evaluate(
+    session: _Session, split: ImageTensors, *, confusion: torch.Tensor | None = None
+) -> tuple[float | None, float | None]:
+    """Mean loss and accuracy on a split, or (None, None) if it is empty.
+
+    When `confusion` (classes × classes, int64) is given, counts are added to it:
+    rows are true classes, columns predictions.
+    """
     if len(split) == 0:
         return None, None
     session.model.eval()
@@ -168,7 +175,11 @@ def evaluate(session: _Session, split: ImageTensors) -> tuple[float | None, floa
         with _autocast(session.device):
             logits = session.model(inputs).float()
         loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
-        correct += (logits.argmax(1) == labels).sum().item()
+        predicted = logits.argmax(1)
+        correct += (predicted == labels).sum().item()
+        if confusion is not None:
+            pairs = (labels * confusion.shape[1] + predicted).cpu()
+            confusion += torch.bincount(pairs, minlength=confusion.numel()).view_as(confusion)
     return loss_sum / len(split), correct / len(split)
 
 
@@ -228,9 +239,10 @@ def fit(
         ) from exc
     finally:
         session.progress.close()
-    summary = _summarize(session, _test_acc_at_best(session, out))
+    report = _test_report(session, out)
+    summary = _summarize(session, report.accuracy if report and report.model == "best" else None)
     (out / "summary.json").write_text(json.dumps(summary.model_dump(), indent=2) + "\n")
-    return FitResult(summary=summary, records=list(session.records), out_dir=out)
+    return FitResult(summary=summary, records=list(session.records), out_dir=out, test_report=report)
 
 
 def _start_session(config: TrainConfig, runtime: Runtime, should_stop: ShouldStop) -> _Session:
@@ -326,15 +338,23 @@ def _comparable(config: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in config.items() if key != "name"}
 
 
-def _test_acc_at_best(session: _Session, out: Path) -> float | None:
-    """Test accuracy of the best-validation model, evaluating best.pt if that epoch skipped the test."""
-    if session.best_epoch is None:
+def _test_report(session: _Session, out: Path) -> TestReport | None:
+    """Per-class results on the test split of the best-validation model (the last one
+    when there is no validation split), also written to `out/test_report.json`."""
+    if not session.records or len(session.data.test) == 0:
         return None
-    best = next(r for r in session.records if r.epoch == session.best_epoch)
-    if best.test_acc is not None or len(session.data.test) == 0:
-        return best.test_acc
-    session.model.load_state_dict(checkpoints.load_trusted_format(out / "best.pt")["model"])
-    return evaluate(session, session.data.test)[1]
+    which = "best" if session.best_epoch is not None else "last"
+    if which == "best":
+        session.model.load_state_dict(checkpoints.load_trusted_format(out / "best.pt")["model"])
+    classes = len(session.data.class_names)
+    confusion = torch.zeros(classes, classes, dtype=torch.long)
+    _, accuracy = evaluate(session, session.data.test, confusion=confusion)
+    report = TestReport(
+        model=which, epoch=session.best_epoch if which == "best" else session.records[-1].epoch,
+        accuracy=accuracy or 0.0, class_names=list(session.data.class_names), confusion=confusion.tolist(),
+    )  # fmt: skip
+    (out / "test_report.json").write_text(report.model_dump_json(indent=2) + "\n")
+    return report
 
 
 def _summarize(session: _Session, test_acc_at_best: float | None) -> RunSummary:
