@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_000_000, ge=1024, description="larger request bodies get 413")
     max_page_size: int = Field(default=200, ge=1, description="most runs one list request returns")
     max_compare: int = Field(default=20, ge=2, description="most runs one compare request reads")
+    max_upload_bytes: int = Field(default=1_000_000_000, ge=1024, description="largest dataset archive accepted")
+    max_upload_uncompressed_bytes: int = Field(default=5_000_000_000, ge=1024, description="most bytes one upload extracts to")
+    max_upload_files: int = Field(default=200_000, ge=1, description="most entries in one uploaded archive")
+    max_upload_ratio: float = Field(default=100.0, gt=1, description="most extracted bytes per archive byte (zip bombs)")
+    max_upload_image_pixels: int = Field(default=50_000_000, ge=1, description="larger uploaded images are skipped")
     migrate_on_start: bool = Field(default=True, description="apply database migrations when the API starts")
 
     @field_validator("queues")

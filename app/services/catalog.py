@@ -15,6 +15,7 @@ from app.models import DatasetFolder
 from app.presets import load_preset, preset_names
 from app.schemas.catalog import BACKBONES, DATASETS, DatasetSpec
 from app.schemas.catalog_api import BackboneRead, DatasetRead, PresetRead, StageRead
+from app.services.uploads import UPLOADS_FOLDER
 from app.settings import Settings
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -74,7 +75,7 @@ def scan_datasets(*, db: Session, settings: Settings) -> list[DatasetRead]:
     return datasets(db=db, settings=settings)
 
 
-def _scan(root: Path) -> dict[tuple[str, str], tuple[int, int]]:
+def _scan(root: Path, prefix: str = "") -> dict[tuple[str, str], tuple[int, int]]:
     known = {folder: spec.name for spec in DATASETS.values() for folder in spec.folders}
     found: dict[tuple[str, str], tuple[int, int]] = {}
     if not root.is_dir():
@@ -82,9 +83,12 @@ def _scan(root: Path) -> dict[tuple[str, str], tuple[int, int]]:
     for entry in sorted(root.iterdir()):
         if not entry.is_dir() or entry.name == "runs" or entry.name.startswith("."):
             continue
+        if entry.name == UPLOADS_FOLDER and not prefix:  # each upload is a dataset of its own
+            found.update(_scan(entry, prefix=f"{UPLOADS_FOLDER}/"))
+            continue
         classes, images = _count_images(entry)
         if images:
-            found[(known.get(entry.name, "imagefolder"), entry.name)] = (classes, images)
+            found[(known.get(prefix + entry.name, "imagefolder"), prefix + entry.name)] = (classes, images)
     return found
 
 

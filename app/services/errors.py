@@ -49,3 +49,11 @@ class InvalidInput(ServiceError):
     @classmethod
     def at(cls, loc: tuple[str | int, ...], msg: str) -> InvalidInput:
         return cls([FieldError(loc, msg)])
+
+
+class UploadTooLarge(InvalidInput):
+    """An upload passes a size, count or compression-ratio limit (413)."""
+
+
+class DatasetNameTaken(InvalidInput):
+    """A dataset of this name exists already (409)."""
