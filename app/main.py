@@ -16,16 +16,20 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api import router as api_router
 from app.api.limits import BodySizeLimit
+from app.api.uploads import body_limits
 from app.db import Database
 from app.db.migrations import upgrade
+from app.pages.dataset_upload import router as upload_page_router
 from app.pages.router import router as pages_router
 from app.services.errors import (
     ArtifactNotFound,
     BrokerUnavailable,
+    DatasetNameTaken,
     InvalidInput,
     RunNotFound,
     RunStateConflict,
     ServiceError,
+    UploadTooLarge,
 )
 from app.services.execution import sweep_stale_runs
 from app.settings import Settings, get_settings
@@ -34,11 +38,13 @@ from worker.celery_app import make_celery
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
-# The one mapping from domain errors to HTTP statuses.
+# The one mapping from domain errors to HTTP statuses; the first match wins, so subclasses first.
 STATUS_OF: dict[type[ServiceError], int] = {
     RunNotFound: 404,
     ArtifactNotFound: 404,
     RunStateConflict: 409,
+    DatasetNameTaken: 409,
+    UploadTooLarge: 413,
     InvalidInput: 422,
     BrokerUnavailable: 503,
 }
@@ -57,10 +63,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.celery = make_celery(settings)
     app.include_router(api_router)
     app.include_router(pages_router)
+    app.include_router(upload_page_router)
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _add_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, per_path=body_limits(settings.max_upload_bytes))
     return app
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -11,20 +12,23 @@ class BodySizeLimit:
     """ASGI middleware: refuse bodies over `max_bytes`, declared (Content-Length) or streamed.
 
     A streamed body that passes the limit is answered with 413 at once; the app then
-    sees the client as disconnected, and whatever it answers is dropped.
+    sees the client as disconnected, and whatever it answers is dropped. `per_path`
+    raises the limit for the paths that take files (dataset uploads).
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, per_path: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.per_path = dict(per_path or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.per_path.get(scope["path"], self.max_bytes)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._refuse(send)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await self._refuse(send, limit)
             return
         seen, refused = 0, False
 
@@ -32,10 +36,10 @@ class BodySizeLimit:
             nonlocal seen, refused
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
+            if seen > limit:
                 if not refused:
                     refused = True
-                    await self._refuse(send)
+                    await self._refuse(send, limit)
                 return {"type": "http.disconnect"}
             return message
 
@@ -45,8 +49,8 @@ class BodySizeLimit:
 
         await self.app(scope, limited_receive, guarded_send)
 
-    async def _refuse(self, send: Send) -> None:
-        detail = [{"loc": ["body"], "msg": f"request body larger than {self.max_bytes} bytes", "type": "body_too_large"}]
+    async def _refuse(self, send: Send, limit: int) -> None:
+        detail = [{"loc": ["body"], "msg": f"request body larger than {limit} bytes", "type": "body_too_large"}]
         body = json.dumps({"detail": detail}).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 413, "headers": headers})
