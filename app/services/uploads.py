@@ -101,15 +101,16 @@ class _Budget:
             raise UploadTooLarge.at(FILE, f"holds more than {self.limits.max_files} entries")
         self.declared += max(size, 0)
         if self.declared > self.allowed_bytes:
-            raise self._too_big(f"declares {self.declared} bytes by {name!r}")
+            raise self.too_big(f"declares {self.declared} bytes by {name!r}")
 
     def wrote(self, count: int) -> None:
         """Count bytes actually extracted: headers may understate them."""
         self.written += count
         if self.written > self.allowed_bytes:
-            raise self._too_big(f"extracted more than {self.allowed_bytes} bytes")
+            raise self.too_big(f"extracted more than {self.allowed_bytes} bytes")
 
-    def _too_big(self, what: str) -> UploadTooLarge:
+    def too_big(self, what: str) -> UploadTooLarge:
+        """The error for passing the byte budget, naming the limit that was hit."""
         if self.allowed_bytes == self.limits.max_total_bytes:
             return UploadTooLarge.at(FILE, f"{what}: over the limit of {self.limits.max_total_bytes} bytes extracted")
         return UploadTooLarge.at(
@@ -232,7 +233,7 @@ class _CappedReader:
         data = self.raw.read(size)
         self.count += len(data)
         if self.count > self.cap:
-            raise self.budget._too_big(f"decompresses to more than {self.cap} bytes")
+            raise self.budget.too_big(f"decompresses to more than {self.cap} bytes")
         return data
 
 
