@@ -121,7 +121,7 @@ BACKBONES: dict[str, BackboneSpec] = {
             "vit",
             (
                 ("patch_embed", ("conv_proj.", "class_token", "encoder.pos_embedding")),
-                ("blocks1", tuple(f"encoder.layers.encoder_layer_{i}." for i in range(0, 3))),
+                ("blocks1", tuple(f"encoder.layers.encoder_layer_{i}." for i in range(3))),
                 ("blocks2", tuple(f"encoder.layers.encoder_layer_{i}." for i in range(3, 6))),
                 ("blocks3", tuple(f"encoder.layers.encoder_layer_{i}." for i in range(6, 9))),
                 (

@@ -7,11 +7,19 @@ with the field and the allowed values before any work starts.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from app.schemas.catalog import BACKBONES, DATASETS
+
+
+def _known(value: str, registry: Mapping[str, object], what: str) -> str:
+    """`value` if the registry has it, else an error listing the allowed names."""
+    if value not in registry:
+        raise ValueError(f"unknown {what} {value!r}; allowed: {', '.join(registry)}")
+    return value
 
 
 class _Frozen(BaseModel):
@@ -142,9 +150,7 @@ class DatasetConfig(_Frozen):
     @field_validator("name")
     @classmethod
     def _known_name(cls, value: str) -> str:
-        if value not in DATASETS:
-            raise ValueError(f"unknown dataset {value!r}; allowed: {', '.join(DATASETS)}")
-        return value
+        return _known(value, DATASETS, "dataset")
 
     @field_validator("path")
     @classmethod
@@ -207,9 +213,7 @@ class TrainConfig(_Frozen):
     @field_validator("backbone")
     @classmethod
     def _known_backbone(cls, value: str) -> str:
-        if value not in BACKBONES:
-            raise ValueError(f"unknown backbone {value!r}; allowed: {', '.join(BACKBONES)}")
-        return value
+        return _known(value, BACKBONES, "backbone")
 
     @field_validator("weights")
     @classmethod
