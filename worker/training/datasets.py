@@ -35,6 +35,7 @@ import torch
 
 from app.schemas.catalog import CIFAR10_CLASSES, DATASETS, DatasetSpec
 from app.schemas.train_config import DatasetConfig
+from worker.training import decoded_cache
 from worker.training.errors import DatasetNotFound, InvalidDataset
 from worker.training.images import decode_images
 from worker.training.splits import (
@@ -61,6 +62,10 @@ class ImageTensors:
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
+    @property
+    def nbytes(self) -> int:
+        return self.images.nbytes + self.labels.nbytes
+
 
 @dataclass
 class LoadedData:
@@ -73,6 +78,7 @@ class LoadedData:
         split_hash: fingerprint of `indices`, identical on every machine.
         skipped: unreadable files left out (on_bad_image="skip"), relative to the dataset folder.
         storage_size: the stored images' side length S.
+        from_cache: the images were read from the decode cache, not decoded.
     """
 
     train: ImageTensors
@@ -83,6 +89,11 @@ class LoadedData:
     split_hash: str
     skipped: list[str]
     storage_size: int
+    from_cache: bool = False
+
+    def nbytes(self) -> int:
+        """Memory held by the three splits' tensors."""
+        return self.train.nbytes + self.val.nbytes + self.test.nbytes
 
 
 @dataclass(frozen=True)
@@ -430,7 +441,23 @@ def num_classes_for(config: DatasetConfig, data_root: Path) -> int:
     return len(_class_files(folder, roots))
 
 
-def load_data(config: DatasetConfig, data_root: Path, image_size: int, *, num_workers: int = 0) -> LoadedData:
+def select_files(config: DatasetConfig, data_root: Path) -> tuple[Path, dict[str, list[str]]]:
+    """The dataset folder and, per split, the selected files relative to it, without decoding.
+
+    Raises:
+        InvalidDataset: the dataset is not made of image files (CIFAR pickles, digits, fake).
+    """
+    pool = _POOLS[config.name](config, data_root)
+    if pool.root is None or pool.files is None:
+        raise InvalidDataset(f"dataset {config.name!r} is not a folder of image files")
+    split = _SPLITS[DATASETS[config.name].split](pool, config)
+    parts = {"train": split.train, "val": split.val, "test": split.test}
+    return pool.root, {name: [pool.files[p] for p in positions] for name, positions in parts.items()}
+
+
+def load_data(
+    config: DatasetConfig, data_root: Path, image_size: int, *, num_workers: int = 0, cache_dir: Path | None = None
+) -> LoadedData:
     """Find, split and decode a dataset into uint8 tensors in memory.
 
     Args:
@@ -439,6 +466,8 @@ def load_data(config: DatasetConfig, data_root: Path, image_size: int, *, num_wo
         image_size: the model's input side; folder datasets are stored at
             `storage_size(config, image_size)`.
         num_workers: decoding threads (0: one per CPU).
+        cache_dir: where decoded folder datasets are kept between runs
+            (`decoded_cache`); None decodes every time.
 
     Raises:
         DatasetNotFound: the dataset's folder or files are missing.
@@ -449,15 +478,49 @@ def load_data(config: DatasetConfig, data_root: Path, image_size: int, *, num_wo
     pool = _POOLS[config.name](config, data_root)
     split = _SPLITS[DATASETS[config.name].split](pool, config)
     size = storage_size(config, image_size)
-    parts: dict[str, ImageTensors] = {}
-    indices: dict[str, list[int]] = {}
+    entry = _cache_entry(pool, split, config, size, cache_dir)
+    stored = decoded_cache.read(entry) if entry is not None else None
+    if stored is not None:
+        return _assemble(pool, stored, size, from_cache=True)
+    stored = _decode_splits(pool, split, size, config, num_workers)
+    if entry is not None:
+        decoded_cache.write(entry, *stored)
+    return _assemble(pool, stored, size, from_cache=False)
+
+
+def _cache_entry(
+    pool: _Pool, split: SplitIndices, config: DatasetConfig, size: int, cache_dir: Path | None
+) -> Path | None:
+    """The decode cache file of this selection; None for in-memory pools (nothing to decode)."""
+    if cache_dir is None or pool.root is None or pool.files is None:
+        return None
+    selected = [*split.train, *split.val, *split.test]
+    key = decoded_cache.cache_key(config.model_dump(mode="json"), size, pool.root, pool.files, selected)
+    return cache_dir / f"{config.name}-{size}px-{key}.safetensors"
+
+
+def _decode_splits(
+    pool: _Pool, split: SplitIndices, size: int, config: DatasetConfig, num_workers: int
+) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """Every split's images, labels and kept pool positions as flat tensors, and skipped files."""
+    tensors: dict[str, torch.Tensor] = {}
     skipped: list[str] = []
     for name, positions in (("train", split.train), ("val", split.val), ("test", split.test)):
         images, kept, bad = pool.take(positions, size, num_workers=num_workers, on_bad_image=config.on_bad_image)
-        parts[name] = ImageTensors(images, torch.tensor([pool.labels[p] for p in kept], dtype=torch.int64))
-        indices[name] = kept
+        tensors[f"{name}.images"] = images
+        tensors[f"{name}.labels"] = torch.tensor([pool.labels[p] for p in kept], dtype=torch.int64)
+        tensors[f"{name}.indices"] = torch.tensor(kept, dtype=torch.int64)
         skipped.extend(bad)
+    return tensors, skipped
+
+
+def _assemble(
+    pool: _Pool, stored: tuple[dict[str, torch.Tensor], list[str]], size: int, *, from_cache: bool
+) -> LoadedData:
+    tensors, skipped = stored
+    parts = {name: ImageTensors(tensors[f"{name}.images"], tensors[f"{name}.labels"]) for name in decoded_cache.SPLITS}
+    indices = {name: [int(p) for p in tensors[f"{name}.indices"].tolist()] for name in decoded_cache.SPLITS}
     return LoadedData(
         parts["train"], parts["val"], parts["test"], pool.class_names, indices,
-        split_hash(SplitIndices(indices["train"], indices["val"], indices["test"])), skipped, size,
+        split_hash(SplitIndices(indices["train"], indices["val"], indices["test"])), skipped, size, from_cache,
     )  # fmt: skip

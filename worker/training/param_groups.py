@@ -43,14 +43,18 @@ def build_param_groups(model: nn.Module, config: TrainConfig) -> list[dict[str, 
     return groups
 
 
-def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """SGD or AdamW (per `config.optimizer`) over `build_param_groups(model, config)`."""
+def build_optimizer(model: nn.Module, config: TrainConfig, *, fused: bool = False) -> torch.optim.Optimizer:
+    """SGD or AdamW (per `config.optimizer`) over `build_param_groups(model, config)`.
+
+    `fused` (CUDA parameters only) updates all parameters in one kernel per step.
+    """
     opt = config.optimizer
     groups = build_param_groups(model, config)
+    kernels = {"fused": True} if fused else {}
     if opt.name == "adamw":
-        return torch.optim.AdamW(groups, lr=opt.lr, betas=opt.betas, weight_decay=opt.weight_decay)
+        return torch.optim.AdamW(groups, lr=opt.lr, betas=opt.betas, weight_decay=opt.weight_decay, **kernels)
     return torch.optim.SGD(
-        groups, lr=opt.lr, momentum=opt.momentum, nesterov=opt.nesterov, weight_decay=opt.weight_decay
+        groups, lr=opt.lr, momentum=opt.momentum, nesterov=opt.nesterov, weight_decay=opt.weight_decay, **kernels
     )
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
+
+CompileMode = Literal["auto", "on", "off"]
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,18 @@ class Runtime:
         allow_download: let torchvision fetch missing ImageNet weights.
         num_workers: threads decoding images.
         progress: show a progress bar with ETA on stderr.
+        resident_budget_bytes: on a GPU, the decoded train+val+test tensors live in GPU
+            memory when they fit this budget; larger ones stay in CPU memory and each
+            batch is streamed over. None: 40 % of the GPU's memory.
+        decode_cache: keep decoded images of folder datasets under
+            data_root/.cache/decoded/, so the next run with the same split and size
+            skips decoding.
+        cache_frozen_features: when the stages before the first trainable one are frozen
+            for the whole run and nothing random happens before them (augment "none",
+            their norm layers in eval mode), compute their outputs once and train the
+            rest from them. Exact, so on by default; it never applies where inexact.
+        compile: torch.compile the training forward: "on", "off", or "auto" (only on
+            CUDA and for runs long enough to repay the warm-up; see `loop.should_compile`).
     """
 
     data_root: Path
@@ -27,3 +42,7 @@ class Runtime:
     allow_download: bool = False
     num_workers: int = 0
     progress: bool = False
+    resident_budget_bytes: int | None = None
+    decode_cache: bool = True
+    cache_frozen_features: bool = True
+    compile: CompileMode = "auto"
