@@ -201,6 +201,14 @@ def test_archive_over_the_upload_size_is_refused(root: Path) -> None:
         extract_archive(make_zip({"cats/a.png": random.Random(1).randbytes(4096)}), root, limits)
 
 
+def test_unknown_zip_compression_method_is_refused(root: Path) -> None:
+    data = bytearray(make_zip({"cats/a.png": png()}).getvalue())
+    for signature, offset in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):
+        start = data.find(signature) + offset
+        data[start : start + 2] = (99).to_bytes(2, "little")
+    assert "not a readable zip or tar" in refused(io.BytesIO(bytes(data)), root).errors[0].msg
+
+
 def test_not_an_archive_is_refused(root: Path) -> None:
     assert "not a readable zip or tar" in refused(io.BytesIO(png()), root).errors[0].msg
 
