@@ -27,6 +27,7 @@ import shutil
 import stat
 import tarfile
 import tempfile
+import time
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -50,6 +51,9 @@ NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 # What the trainer reads: worker.training.datasets.IMAGE_EXTENSIONS (importing it here would import torch).
 TRAINABLE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif"})
 CHUNK = 1 << 20
+INCOMING_PREFIX = ".incoming-"
+# An extraction folder this old belongs to a process that died mid-upload (kill -9, power loss).
+ABANDONED_AFTER_S = 24 * 3600
 # Tar headers and padding are read too; this much beyond the byte budget is never data.
 TAR_SLACK = 1 << 20
 # What a broken archive raises while it is read (NotImplementedError: an unknown zip compression method).
@@ -400,6 +404,14 @@ def _check_free(db: Session, name: str, final: Path) -> None:
         raise DatasetNameTaken.at(NAME, f"a dataset named {name!r} exists already; choose another name")
 
 
+def sweep_abandoned(uploads: Path, *, older_than_s: float = ABANDONED_AFTER_S) -> None:
+    """Delete extraction folders left by uploads that died; a live one is younger than `older_than_s`."""
+    cutoff = time.time() - older_than_s
+    for folder in uploads.glob(f"{INCOMING_PREFIX}*"):
+        if folder.stat().st_mtime < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def _prepare(source: BinaryIO, work: Path, limits: UploadLimits) -> tuple[Path, ImageReport]:
     """Extract and verify under `work`; the dataset's folder and what was kept."""
     tree = work / "tree"
@@ -449,7 +461,8 @@ def create_upload(*, db: Session, settings: Settings, name: str, source: BinaryI
     final = uploads / name
     _check_free(db, name, final)
     uploads.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".incoming-", dir=uploads))  # hidden: scans skip it
+    sweep_abandoned(uploads)
+    work = Path(tempfile.mkdtemp(prefix=INCOMING_PREFIX, dir=uploads))  # hidden: scans skip it
     try:
         folder, report = _prepare(source, work, UploadLimits.from_settings(settings))
         upload = DatasetUploadRead(

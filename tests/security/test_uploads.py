@@ -9,6 +9,7 @@ real server and worker.
 from __future__ import annotations
 
 import io
+import os
 import random
 import stat
 import tarfile
@@ -304,6 +305,16 @@ def test_archive_with_one_class_is_422_on_file(client: TestClient, settings: Set
     response = post(client, "pets", make_zip({"cats/a.png": png(), "cats/b.png": png()}))
     assert (response.status_code, response.json()["detail"][0]["loc"]) == (422, FILE_LOC)
     assert leftovers(settings) == []
+
+
+def test_folders_of_uploads_that_died_are_swept_by_the_next(client: TestClient, settings: Settings) -> None:
+    uploads = settings.data_dir / "uploads"
+    old, live = uploads / ".incoming-died", uploads / ".incoming-live"
+    for folder in (old, live):
+        (folder / "tree").mkdir(parents=True)
+    os.utime(old, (0, 0))  # as if killed long ago
+    assert post(client, "pets", make_zip(class_tree())).status_code == 201
+    assert leftovers(settings) == [".incoming-live", "pets"]
 
 
 @pytest.mark.parametrize("name", ["", "Pets", "../pets", "pets/x", "-pets", "a" * 64, "runs!"])
