@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     allow_download: bool = Field(default=False, description="let torchvision download weights and datasets")
     device: str = Field(default="auto", description="auto | cpu | cuda | cuda:N")
     num_workers: int = Field(default=0, ge=0, description="processes decoding images")
+    resident_budget_gb: float | None = Field(
+        default=None, gt=0, description="GPU memory a decoded dataset may hold, else streamed (default: 40% of the GPU)"
+    )
 
     database_url: str = Field(default="", description="SQLAlchemy URL; empty = sqlite:///<data_dir>/stagewise.db")
     broker_url: str = Field(default="", description="Celery broker; empty = sqla+sqlite:///<data_dir>/broker.db")
@@ -78,6 +81,11 @@ class Settings(BaseSettings):
         if self.default_queue not in self.queues:
             raise ValueError(f"default_queue {self.default_queue!r} is not one of queues {self.queues}")
         return self
+
+    @property
+    def resident_budget_bytes(self) -> int | None:
+        """`resident_budget_gb` in bytes, as the training core's `Runtime` takes it."""
+        return None if self.resident_budget_gb is None else int(self.resident_budget_gb * 1e9)
 
     @property
     def runs_dir(self) -> Path:
