@@ -35,6 +35,7 @@ from plain_loop import plain_epochs
 from app.presets import apply_overrides
 from app.schemas.train_config import TrainConfig
 from worker.training.backbones import build_model
+from worker.training.datasets import load_data
 from worker.training.frozen_prefix import split_model
 from worker.training.loop import fit
 from worker.training.param_groups import apply_freezing, build_optimizer
@@ -78,6 +79,17 @@ def stagewise_epochs(config: TrainConfig, root: Path, runtime: dict[str, Any]) -
         result = fit(config, Runtime(data_root=root, out_dir=Path(out), **runtime))
         total = time.perf_counter() - started
     return [r.images_per_s for r in result.records], total - sum(r.seconds for r in result.records), result.fast_path
+
+
+def decode_seconds(config: TrainConfig, root: Path, threads: int) -> tuple[float, float]:
+    """Seconds to load the dataset by decoding (a first run), then from the decode cache (a second run)."""
+    with tempfile.TemporaryDirectory() as cache:
+        times = []
+        for _ in range(2):
+            started = time.perf_counter()
+            load_data(config.dataset, root, config.resolved_image_size(), num_workers=threads, cache_dir=Path(cache))
+            times.append(time.perf_counter() - started)
+    return times[0], times[1]
 
 
 def synthetic_rate(config: TrainConfig, device: torch.device, num_classes: int, steps: int) -> float:
@@ -179,6 +191,9 @@ def main(argv: list[str] | None = None) -> None:
         for label, base in dataset_configs(args).items():
             if label not in args.datasets:
                 continue
+            first, second = decode_seconds(TrainConfig.model_validate(base), root, args.decode_threads)
+            results[f"{label} / load_data"] = {"first_run_s": first, "second_run_s": second}
+            print(f"{label}: load_data {first:.2f} s decoding (first run), {second:.2f} s from the decode cache (second run)")
             print(f"{label}: {'variant':<24} {'(a) img/s':>9} {'(b) img/s':>9} {'b/a':>6} {'ceiling':>9} {'b/ceil':>6} {'setup s':>7}")
             for variant in args.variants:
                 results[f"{label} / {variant}"] = row = bench_variant(base, VARIANTS[variant], root, args)
