@@ -1,4 +1,4 @@
-"""/api/runs: submit, list, read, metrics, cancel, clone, delete, checkpoint download."""
+"""/api/runs: submit, list, read, metrics, cancel, clone, delete, checkpoint download, test report."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from app.schemas.runs import (
     RunFilter,
     RunPage,
     RunRead,
+    TestReportRead,
 )
 from app.services import metrics, runs
 
@@ -43,6 +44,12 @@ def get_run(run_id: int, db: SessionDep) -> RunDetail:
 def get_metrics(run_id: int, db: SessionDep, after: Annotated[int | None, Query(ge=-1)] = None) -> list[EpochMetricRead]:
     """Finished epochs (the fields of metrics.jsonl); `after=N` returns only epochs > N."""
     return metrics.list_metrics(db=db, run_id=run_id, after=after)
+
+
+@router.get("/{run_id}/test-report", response_model=TestReportRead)
+def get_test_report(run_id: int, db: SessionDep, settings: SettingsDep) -> TestReportRead:
+    """Test-split accuracy, confusion matrix (rows true, columns predicted) and per-class accuracy of a finished run."""
+    return runs.get_test_report(db=db, settings=settings, run_id=run_id)
 
 
 @router.post("/{run_id}/cancel", response_model=RunRead)

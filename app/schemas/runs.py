@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
-from app.schemas.metrics import EpochRecord, RunSummary
+from app.schemas.metrics import EpochRecord, RunSummary, TestReport
 
 RunStatusName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 SortKey = Literal[
@@ -112,6 +112,18 @@ class RunFilter(BaseModel):
 
 class EpochMetricRead(EpochRecord):
     """One epoch of a run: the fields of metrics.jsonl."""
+
+
+class TestReportRead(TestReport):
+    """A finished run's test report (`test_report.json`) with its per-class accuracy in the JSON."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def per_class_accuracy(self) -> dict[str, float | None]:
+        """Accuracy per true class, by class name; None for a class absent from the test split."""
+        return super().per_class_accuracy
 
 
 class ConfigDifference(BaseModel):

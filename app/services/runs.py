@@ -25,6 +25,7 @@ from app.schemas.runs import (
     RunFilter,
     RunPage,
     RunRead,
+    TestReportRead,
 )
 from app.schemas.train_config import TrainConfig
 from app.services.configs import build_config
@@ -39,6 +40,7 @@ from app.settings import Settings
 from worker.celery_app import BROKER_ERRORS, enqueue_training
 
 CHECKPOINT_KINDS = {"best": "best.pt", "last": "checkpoint.pt"}
+TEST_REPORT_FILE = "test_report.json"  # written by `fit` when it ends
 
 
 def create_run(*, db: Session, celery: Celery, settings: Settings, request: RunCreate) -> RunRead:
@@ -166,10 +168,39 @@ def checkpoint_file(*, db: Session, settings: Settings, run_id: int, kind: str) 
     _get(db, run_id)
     if kind not in CHECKPOINT_KINDS:
         raise InvalidInput.at(("query", "kind"), f"unknown kind {kind!r}; allowed: {', '.join(CHECKPOINT_KINDS)}")
-    path = settings.runs_dir / str(run_id) / CHECKPOINT_KINDS[kind]
+    path = _run_file(settings, run_id, CHECKPOINT_KINDS[kind])
     if not path.is_file():
         raise ArtifactNotFound(f"run {run_id} has no {kind} checkpoint ({CHECKPOINT_KINDS[kind]}) yet")
     return path
+
+
+def get_test_report(*, db: Session, settings: Settings, run_id: int) -> TestReportRead:
+    """Per-class accuracy and confusion matrix on the test split of a finished run (404 without one)."""
+    report = find_test_report(db=db, settings=settings, run_id=run_id)
+    if report is None:
+        run = _get(db, run_id)
+        if run.status in (RunStatus.queued, RunStatus.running):
+            raise ArtifactNotFound(f"run {run_id} is {run.status}: its test report is written when it finishes")
+        raise ArtifactNotFound(f"run {run_id} has no test report: it {run.status} before evaluating the test split")
+    return report
+
+
+def find_test_report(*, db: Session, settings: Settings, run_id: int) -> TestReportRead | None:
+    """The report `fit` wrote into the run's folder, found by id only; None until the run has finished.
+
+    A run re-queued after its worker died may hold a report from an attempt that is about
+    to be trained again, so a queued or running run has none.
+    """
+    run = _get(db, run_id)
+    path = _run_file(settings, run_id, TEST_REPORT_FILE)
+    if run.status in (RunStatus.queued, RunStatus.running) or not path.is_file():
+        return None
+    return TestReportRead.model_validate_json(path.read_text())
+
+
+def _run_file(settings: Settings, run_id: int, filename: str) -> Path:
+    """A file in a run's folder; the path comes from the id, never from a client."""
+    return settings.runs_dir / str(run_id) / filename
 
 
 def _get(db: Session, run_id: int, *, lock: bool = False) -> Run:

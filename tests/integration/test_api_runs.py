@@ -202,6 +202,14 @@ def test_checkpoint_download_is_by_id_and_404_when_missing(client: TestClient, d
     assert client.get(f"/api/runs/{run.id}/checkpoint", params={"kind": "../../etc/passwd"}).status_code == 422
 
 
+def test_test_report_of_a_queued_run_is_404_saying_why(client: TestClient, db: Session) -> None:
+    run = make_run(db)
+    response = client.get(f"/api/runs/{run.id}/test-report")
+    assert (response.status_code, response.json()["detail"]) == (
+        404, f"run {run.id} is queued: its test report is written when it finishes",
+    )  # fmt: skip
+
+
 def test_compare_returns_curves_and_config_differences(client: TestClient, db: Session) -> None:
     a = make_run(db, config={"optimizer": {"lr": 0.1}})
     b = make_run(db, config={"optimizer": {"lr": 0.01}})

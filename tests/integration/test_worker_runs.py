@@ -90,6 +90,15 @@ def test_checkpoint_download_loads_into_torchvision(stack: Stack, finished: dict
     torchvision.models.resnet18(num_classes=2).load_state_dict(state["model"])
 
 
+def test_test_report_is_the_best_models_and_covers_the_test_split(stack: Stack, finished: dict[str, Any]) -> None:
+    with stack.client() as client:
+        report = client.get(f"/api/runs/{finished['run']['id']}/test-report").json()
+    test_split_size = 6  # TINY: 24 fake images, stratified 0.5 / 0.25 / 0.25
+    assert (report["accuracy"], sum(map(sum, report["confusion"]))) == (
+        finished["run"]["summary"]["test_acc_at_best_val"], test_split_size,
+    )  # fmt: skip
+
+
 def test_clone_can_start_from_a_runs_checkpoint(stack: Stack, finished: dict[str, Any]) -> None:
     source = finished["run"]["id"]
     with stack.client() as client:
