@@ -103,10 +103,11 @@ async def submit_run(
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
 @html_errors
-def run_detail(request: Request, run_id: int, db: SessionDep) -> HTMLResponse:
-    """One run: facts, curves (then live updates from the API), config."""
+def run_detail(request: Request, run_id: int, db: SessionDep, settings: SettingsDep) -> HTMLResponse:
+    """One run: facts, curves (then live updates from the API), config, test-split results."""
     run = runs.get_run(db=db, run_id=run_id)
-    page = run_page(run, metrics.list_metrics(db=db, run_id=run_id))
+    report = runs.find_test_report(db=db, settings=settings, run_id=run_id)
+    page = run_page(run, metrics.list_metrics(db=db, run_id=run_id), report)
     return _render(request, "run_detail.html", page)
 
 

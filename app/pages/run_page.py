@@ -1,4 +1,4 @@
-"""The Run page (`/runs/{id}`): facts, curves and config of one run."""
+"""The Run page (`/runs/{id}`): facts, curves, config and test-split results of one run."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from typing import Any
 import yaml
 
 from app.pages.compare_page import describe, run_label
+from app.pages.confusion import ConfusionView, confusion_view
 from app.pages.progress import eta_from_epochs
 from app.schemas.catalog import BACKBONES
-from app.schemas.runs import EpochMetricRead, RunDetail
+from app.schemas.runs import EpochMetricRead, RunDetail, TestReportRead
 
 POLL_MS = 2000  # how often the page asks for new epochs while the run is live
 
@@ -29,10 +30,12 @@ class RunPageView:
     can_cancel: bool
     has_checkpoint: bool
     live: dict[str, Any]
+    test_split: ConfusionView | None = None
 
 
-def run_page(run: RunDetail, metrics: list[EpochMetricRead]) -> RunPageView:
-    """The Run page view; `live` is what run_live.js starts from before it polls."""
+def run_page(run: RunDetail, metrics: list[EpochMetricRead], report: TestReportRead | None = None) -> RunPageView:
+    """The Run page view; `live` is what run_live.js starts from before it polls; `report`
+    (a finished run's test report) fills the "Test split" section."""
     live_status = run.status in ("queued", "running")
     stages = list(BACKBONES[run.backbone].stage_names) if run.backbone in BACKBONES else sorted(
         {s for m in metrics for s in m.lr}
@@ -53,4 +56,5 @@ def run_page(run: RunDetail, metrics: list[EpochMetricRead]) -> RunPageView:
             "stages": stages,
             "poll_ms": POLL_MS,
         },
+        test_split=confusion_view(report) if report is not None else None,
     )
