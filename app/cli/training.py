@@ -98,7 +98,7 @@ def plan(config: ConfigArg, as_json: JsonOpt = False, sets: SetOpt = None) -> No
     for stage in result.stages:
         lrs = result.lr[stage.name]
         shown = ", ".join(f"{v:.3g}" for v in (lrs[0], lrs[len(lrs) // 2], lrs[-1]))
-        typer.echo(f"{stage.name:<12} {stage.params:>12,} {stage.lr:>10.3g} {str(stage.frozen):>7}  {shown}")
+        typer.echo(f"{stage.name:<12} {stage.params:>12,} {stage.lr:>10.3g} {stage.frozen!s:>7}  {shown}")
     typer.echo(f"trainable {result.trainable_params:,} of {result.total_params:,} parameters")
 
 

@@ -35,7 +35,9 @@ def test_one_lr_everywhere_reads_all() -> None:
 
 
 def test_multipliers_are_resolved_against_the_optimizer_lr() -> None:
-    config = resolve_config("demo/digits")  # optimizer lr 0.05, conv1 0.01, classifier 0.1
+    config = resolve_config(
+        "demo/digits", {"optimizer.lr": 0.05, "stages": {"conv1": 0.01, "classifier": {"mult": 2}}}
+    )
     assert describe_stage_lrs(config) == "conv1 1e-2, conv2–5 5e-2, classifier 1e-1"
 
 
