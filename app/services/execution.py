@@ -46,6 +46,17 @@ class Worker:
     gpu: str | None
 
 
+def _end_if_due(run: Run, settings: Settings) -> bool:
+    """Finish a run that must not train again: cancel pending, or out of attempts."""
+    if run.cancel_requested:
+        _finish(run, RunStatus.cancelled, error=None)
+    elif run.attempt >= settings.max_attempts:
+        _finish(run, RunStatus.failed, error=_lost_message(run, settings))
+    else:
+        return False
+    return True
+
+
 def claim_run(
     *, db: Session, settings: Settings, run_id: int, worker: Worker, owner_alive: OwnerAlive
 ) -> Claim | None:
@@ -66,11 +77,7 @@ def claim_run(
     if not _claimable(run, settings, owner_alive):
         db.rollback()
         return None
-    if run.cancel_requested:
-        _finish(run, RunStatus.cancelled, error=None)
-    elif run.attempt >= settings.max_attempts:
-        _finish(run, RunStatus.failed, error=_lost_message(run, settings))
-    else:
+    if not _end_if_due(run, settings):
         _take(run, worker)
     db.commit()
     return Claim(run.id, run.attempt, TrainConfig.model_validate(run.config)) if run.status == RunStatus.running else None
@@ -195,11 +202,7 @@ def _sweep_one(*, db: Session, celery: Celery, settings: Settings, run_id: int) 
     if run is None or run.status != RunStatus.running or not _stale(run, settings, utcnow()):
         db.rollback()
         return None
-    if run.cancel_requested:
-        _finish(run, RunStatus.cancelled, error=None)
-    elif run.attempt >= settings.max_attempts:
-        _finish(run, RunStatus.failed, error=_lost_message(run, settings))
-    else:
+    if not _end_if_due(run, settings):
         run.status = RunStatus.queued
         try:
             enqueue_training(celery, run.id, run.queue)

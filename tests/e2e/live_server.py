@@ -7,8 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ import httpx
 import pytest
 
 from app.settings import Settings, child_environment
+from tests.polling import wait_for
 
 RUN_TIMEOUT_S = 240  # a tiny run on a busy 2-core CI machine
 
@@ -25,17 +24,6 @@ TINY_CONFIG: dict[str, Any] = {
     "backbone": "resnet18", "weights": "none", "batch_size": 8, "image_size": 32, "epochs": 3,
     "dataset": {"name": "fake", "num_images": 24, "num_classes": 2},
 }  # fmt: skip
-
-
-def wait_for(predicate: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.5) -> Any:
-    """Poll `predicate` until it is truthy; for state outside the browser (Playwright waits inside it)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
 
 
 @dataclass

@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from app.db.migrations import upgrade
 from app.db.types import utcnow
 from app.models import EpochMetric, Run, RunStatus
 from app.settings import Settings, child_environment
+from tests.polling import wait_for
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS = "redis://127.0.0.1:6379"
@@ -226,17 +226,6 @@ def _answers(base_url: str) -> bool:
         return httpx.get(f"{base_url}/healthz", timeout=2).status_code in (200, 503)
     except httpx.HTTPError:
         return False
-
-
-def wait_for(predicate: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.2) -> Any:
-    """Poll `predicate` until it returns something truthy, or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
