@@ -10,26 +10,34 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from app.api import router as api_router
+from app.api.guard import AuthGate
 from app.api.limits import BodySizeLimit
 from app.api.uploads import body_limits
 from app.db import Database
 from app.db.migrations import upgrade
+from app.pages.account import router as account_page_router
 from app.pages.dataset_upload import router as upload_page_router
 from app.pages.router import router as pages_router
 from app.services.errors import (
     ArtifactNotFound,
     BrokerUnavailable,
     DatasetNameTaken,
+    Forbidden,
     InvalidInput,
+    LoginRefused,
+    QuotaExceeded,
     RunNotFound,
     RunStateConflict,
     ServiceError,
+    TooManyAttempts,
     UploadTooLarge,
+    UserNotFound,
 )
 from app.services.execution import sweep_stale_runs
 from app.settings import Settings, get_settings
@@ -42,6 +50,11 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATUS_OF: dict[type[ServiceError], int] = {
     RunNotFound: 404,
     ArtifactNotFound: 404,
+    UserNotFound: 404,
+    LoginRefused: 401,
+    Forbidden: 403,
+    TooManyAttempts: 429,
+    QuotaExceeded: 429,
     RunStateConflict: 409,
     DatasetNameTaken: 409,
     UploadTooLarge: 413,
@@ -54,21 +67,39 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The API + dashboard for `settings` (default: the environment's).
 
     The engine and the Celery app are built here, per app; on start-up the database is
-    migrated (unless `migrate_on_start` is off) and a heartbeat sweeper starts.
+    migrated (unless `migrate_on_start` is off) and a heartbeat sweeper starts. Every
+    request passes `AuthGate` (inside the body-size limit), so no route can skip it.
     """
     settings = settings or get_settings()
-    app = FastAPI(title="Stagewise", version="0.1.0", lifespan=_lifespan, docs_url="/docs")
+    app = FastAPI(title="Stagewise", version="0.1.0", lifespan=_lifespan, docs_url=None)
     app.state.settings = settings
     app.state.database = Database.connect(settings.database_url)
     app.state.celery = make_celery(settings)
     app.include_router(api_router)
     app.include_router(pages_router)
     app.include_router(upload_page_router)
+    app.include_router(account_page_router)
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    _add_api_docs(app)
     _add_error_handlers(app)
+    app.add_middleware(AuthGate, settings=settings, database=app.state.database)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, per_path=body_limits(settings.max_upload_bytes))
     return app
+
+
+def _add_api_docs(app: FastAPI) -> None:
+    """/docs: Swagger UI from the installed swagger-ui-bundle package (no CDN)."""
+    import swagger_ui_bundle
+
+    app.mount("/docs/assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def api_docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json", title="Stagewise API", swagger_favicon_url="/docs/assets/favicon-32x32.png",
+            swagger_js_url="/docs/assets/swagger-ui-bundle.js", swagger_css_url="/docs/assets/swagger-ui.css",
+        )  # fmt: skip
 
 
 @contextlib.asynccontextmanager
@@ -110,7 +141,8 @@ def _add_error_handlers(app: FastAPI) -> None:
         if isinstance(exc, InvalidInput):
             detail = [{"loc": list(e.loc), "msg": e.msg, "type": e.type} for e in exc.errors]
             return JSONResponse({"detail": detail}, status_code=status)
-        return JSONResponse({"detail": str(exc)}, status_code=status)
+        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, TooManyAttempts) else None
+        return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -61,6 +63,23 @@ class Settings(BaseSettings):
     max_upload_image_pixels: int = Field(default=50_000_000, ge=1, description="larger uploaded images are skipped")
     migrate_on_start: bool = Field(default=True, description="apply database migrations when the API starts")
 
+    auth: Literal["auto", "accounts", "none"] = Field(
+        default="auto", description="accounts (login / API tokens) or none (one local user); auto: none on 127.0.0.1"
+    )
+    admin_user: str = Field(default="", description="created as an admin at start when no account exists yet")
+    admin_password: SecretStr | None = Field(default=None, description="the password of admin_user")
+    allowed_hosts: list[str] = Field(
+        default=[], description="Host headers the API answers with accounts on (empty: any; no-login: loopback only)"
+    )
+    cookie_secure: bool | None = Field(default=None, description="Secure cookies (default: when the request is https)")
+    session_hours: float = Field(default=72.0, gt=0, description="how long a dashboard login lasts")
+    login_max_failures: int = Field(default=5, ge=1, description="failed logins per name or address in the window")
+    login_window_s: float = Field(default=900.0, gt=0, description="the login rate limit's window")
+    max_active_runs_per_user: int = Field(default=16, ge=1, description="queued + running runs one user may have")
+    max_epochs: int = Field(default=1000, ge=1, description="most epochs a run may ask for")
+    max_batch_size: int = Field(default=4096, ge=1, description="largest batch a run may ask for")
+    max_image_size: int = Field(default=1024, ge=8, description="largest image side (px) a run may ask for")
+
     @field_validator("queues")
     @classmethod
     def _queue_names(cls, value: list[str]) -> list[str]:
@@ -83,6 +102,11 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def accounts_required(self) -> bool:
+        """Whether requests must log in: `auth`, with auto = only when bound beyond loopback."""
+        return self.auth == "accounts" or (self.auth == "auto" and not is_loopback(self.host))
+
+    @property
     def resident_budget_bytes(self) -> int | None:
         """`resident_budget_gb` in bytes, as the training core's `Runtime` takes it."""
         return None if self.resident_budget_gb is None else int(self.resident_budget_gb * 1e9)
@@ -100,7 +124,20 @@ class Settings(BaseSettings):
                 continue
             text = value if isinstance(value, str) else json.dumps(value)
             out[f"STAGEWISE_{name.upper()}"] = text
+        if self.admin_password is not None:  # dumped as asterisks above
+            out["STAGEWISE_ADMIN_PASSWORD"] = self.admin_password.get_secret_value()
         return out
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.1, ::1, localhost: an address only this machine can reach."""
+    name = host.strip("[]")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def child_environment(settings: Settings, *, gpu: int | None = None) -> dict[str, str]:

@@ -33,6 +33,7 @@ from app.models import EpochMetric, Run
 from app.pages.compare_page import compare_page
 from app.pages.templating import get_templates
 from app.presets import load_preset
+from app.schemas.accounts import Principal
 from app.schemas.train_config import TrainConfig
 from app.services import compare
 from app.settings import Settings
@@ -106,19 +107,20 @@ def _parts(client: TestClient, ids: list[int]) -> dict[str, Callable[[], object]
     """The Compare page split into the service query, the view model and the template."""
     app = client.app
     sessions = app.state.database.sessions  # type: ignore[attr-defined]
+    admin = Principal(user_id=0, name="bench", is_admin=True, via="local")
     with sessions() as db:
-        result = compare.compare_runs(db=db, run_ids=ids)
+        result = compare.compare_runs(db=db, principal=admin, run_ids=ids)
     page = compare_page(result, metric="val_acc", max_compare=COMPARED)
     template = get_templates().get_template("compare.html")
 
     def query() -> object:
         with sessions() as db:
-            return compare.compare_runs(db=db, run_ids=ids)
+            return compare.compare_runs(db=db, principal=admin, run_ids=ids)
 
     return {
         "  service: compare_runs (SQL + schemas)": query,
         "  view: compare_page (descriptions, diff)": lambda: compare_page(result, metric="val_acc", max_compare=20),
-        "  template: compare.html": lambda: template.render(page=page, nav="", request=None),
+        "  template: compare.html": lambda: template.render(page=page, nav="", request=None, principal=admin),
     }
 
 
@@ -133,7 +135,8 @@ def main() -> None:
         ids = seed(settings, args.runs)
         print(f"seeded {args.runs:,} runs, {COMPARED} × {EPOCHS} epochs in {time.perf_counter() - began:.1f} s")
         id_list = ",".join(map(str, ids))
-        with TestClient(create_app(settings)) as client:
+        # A local client: the no-login mode serves loopback clients naming a loopback Host only.
+        with TestClient(create_app(settings), base_url="http://127.0.0.1", client=("127.0.0.1", 50000)) as client:
             rows = {
                 f"Compare page, {COMPARED} runs × {EPOCHS} epochs": _get(client, f"/compare?ids={id_list}"),
                 **_parts(client, ids),

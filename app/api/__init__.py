@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from app.api import catalog, compare, health, plan, runs, uploads
+from app.api import accounts, catalog, compare, health, plan, runs, uploads
 
 router = APIRouter()
 router.include_router(runs.router, prefix="/api")
@@ -10,4 +10,5 @@ router.include_router(compare.router, prefix="/api")
 router.include_router(catalog.router, prefix="/api")
 router.include_router(uploads.router, prefix="/api")
 router.include_router(plan.router, prefix="/api")
+router.include_router(accounts.router, prefix="/api")
 router.include_router(health.router)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.api.deps import SessionDep, SettingsDep
+from app.api.deps import PrincipalDep, SessionDep, SettingsDep
 from app.schemas.runs import CompareRead
 from app.services import compare
 
@@ -14,6 +14,8 @@ router = APIRouter(tags=["runs"])
 
 
 @router.get("/compare", response_model=CompareRead)
-def compare_runs(ids: Annotated[str, Query(max_length=2000)], db: SessionDep, settings: SettingsDep) -> CompareRead:
+def compare_runs(
+    ids: Annotated[str, Query(max_length=2000)], db: SessionDep, settings: SettingsDep, principal: PrincipalDep
+) -> CompareRead:
     """Configs, summaries and curves of `ids=1,2,3`, with the config fields that differ."""
-    return compare.compare_runs(db=db, run_ids=compare.parse_ids(ids, settings=settings))
+    return compare.compare_runs(db=db, principal=principal, run_ids=compare.parse_ids(ids, settings=settings))

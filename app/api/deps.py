@@ -1,4 +1,4 @@
-"""Per-request dependencies: a database session, the settings, the Celery app.
+"""Per-request dependencies: a database session, the settings, the Celery app, the caller.
 
 They come from `app.state`, filled by `create_app`, so nothing here is global and a
 test can build an app against any database and broker.
@@ -13,6 +13,8 @@ from celery import Celery
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from app.schemas.accounts import Principal
+from app.services.errors import Forbidden, LoginRefused
 from app.settings import Settings
 
 
@@ -33,3 +35,21 @@ def get_celery(request: Request) -> Celery:
 SessionDep = Annotated[Session, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 CeleryDep = Annotated[Celery, Depends(get_celery)]
+
+
+def get_principal(request: Request) -> Principal:
+    """Who is asking, as `app.api.guard.AuthGate` established it."""
+    principal = getattr(request.state, "principal", None)
+    if principal is None:  # only on the public paths, which do not ask for it
+        raise LoginRefused("authentication required")
+    return principal
+
+
+def get_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    if not principal.is_admin:
+        raise Forbidden("only an admin may do this")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+AdminDep = Annotated[Principal, Depends(get_admin)]

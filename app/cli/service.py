@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from app.settings import Settings, child_environment, get_settings, pin_gpu
+from app.settings import Settings, child_environment, get_settings, is_loopback, pin_gpu
 
 WORKER_STOP_GRACE_S = 15
 
@@ -33,14 +33,48 @@ def serve(
     settings = get_settings().model_copy(update={k: v for k, v in (("host", host), ("port", port)) if v is not None})
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     upgrade(settings.database_url)
+    problem = _accounts_problem(settings)
+    if problem:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(2)
     child = _start_worker(settings) if worker else None
     typer.echo(f"Stagewise is running at http://{_display_host(settings.host)}:{settings.port}/  (Ctrl-C stops)")
+    typer.echo("accounts: log in at /login" if settings.accounts_required else "no login: this machine only")
     try:
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
     finally:
         if child is not None:
             _stop_worker(child)
     typer.echo("Stagewise stopped.")
+
+
+def _accounts_problem(settings: Settings) -> str | None:
+    """Why the server must not start as configured, or None.
+
+    Without accounts anyone who reaches the port could run code on the GPUs (CVE-class:
+    Ray's unauthenticated Jobs API), so only loopback may be served without them.
+    """
+    from app.db import Database
+    from app.services import accounts
+
+    if settings.auth == "none" and not is_loopback(settings.host):
+        return (f"STAGEWISE_AUTH=none serves this machine only, not {settings.host}: create an admin "
+                "(`stagewise users create NAME --admin`) and set STAGEWISE_AUTH=accounts, or listen on 127.0.0.1")
+    if not settings.accounts_required:
+        return None
+    database = Database.connect(settings.database_url)
+    try:
+        with database.sessions() as db:
+            if settings.admin_user and settings.admin_password is not None:
+                password = settings.admin_password.get_secret_value()
+                if accounts.ensure_admin(db=db, name=settings.admin_user, password=password):
+                    typer.echo(f"created admin {settings.admin_user} (STAGEWISE_ADMIN_USER)")
+            if accounts.has_login_accounts(db=db):
+                return None
+    finally:
+        database.dispose()
+    return (f"listening on {settings.host} needs accounts and none exists yet: create an admin with "
+            "`stagewise users create NAME --admin` (or set STAGEWISE_ADMIN_USER and STAGEWISE_ADMIN_PASSWORD)")
 
 
 def _display_host(host: str) -> str:

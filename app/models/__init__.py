@@ -1,5 +1,6 @@
 """ORM tables. Separate from the API schemas in `app.schemas`; services translate."""
 
+from app.models.accounts import ApiToken, LoginAttempt, LoginSession, User
 from app.models.artifacts import Artifact
 from app.models.base import Base
 from app.models.datasets import DatasetFolder
@@ -7,4 +8,7 @@ from app.models.metrics import EpochMetric
 from app.models.runs import Run, RunStatus
 from app.models.workers import WorkerSeen
 
-__all__ = ["Artifact", "Base", "DatasetFolder", "EpochMetric", "Run", "RunStatus", "WorkerSeen"]
+__all__ = [
+    "ApiToken", "Artifact", "Base", "DatasetFolder", "EpochMetric", "LoginAttempt", "LoginSession", "Run", "RunStatus",
+    "User", "WorkerSeen",
+]

@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db.types import UtcDateTime, utcnow
+from app.models.accounts import User
 from app.models.base import Base
 
 
@@ -36,6 +37,7 @@ class Run(Base):
         Index("ix_runs_backbone_created", "backbone", "created_at"),
         Index("ix_runs_created", "created_at"),
         Index("ix_runs_best_val_acc", "best_val_acc"),
+        Index("ix_runs_owner_status", "owner_id", "status"),
         {"sqlite_autoincrement": True},
     )
 
@@ -49,6 +51,10 @@ class Run(Base):
     backbone: Mapped[str] = mapped_column(String(64))
     epochs: Mapped[int] = mapped_column(Integer)
     cloned_from: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    # Who started it; None for runs of a deleted user. Users see their own runs, admins all.
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Loaded on access (lists use selectinload): a joined load would break FOR UPDATE on PostgreSQL.
+    owner: Mapped[User | None] = relationship()
 
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
@@ -66,3 +72,8 @@ class Run(Base):
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     epochs_done: Mapped[int] = mapped_column(Integer, default=0)
     best_val_acc: Mapped[float | None] = mapped_column(Float)
+
+    @property
+    def owner_name(self) -> str | None:
+        """The name of the user who started the run, for the API and the Runs page."""
+        return None if self.owner is None else self.owner.name

@@ -19,7 +19,7 @@ from fastapi.responses import (
 )
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import CeleryDep, SessionDep, SettingsDep
+from app.api.deps import CeleryDep, PrincipalDep, SessionDep, SettingsDep
 from app.pages import assets
 from app.pages.compare_page import ComparePage, compare_page, curves_csv, summary_csv
 from app.pages.errors import html_errors, safe_next, status_of
@@ -34,7 +34,7 @@ from app.pages.runs_page import parse_filter, runs_page
 from app.pages.templating import get_templates
 from app.schemas.catalog import BACKBONES
 from app.schemas.runs import RunCreate, RunFilter
-from app.services import catalog, compare, metrics, runs
+from app.services import catalog, compare, runs
 from app.services.errors import InvalidInput, RunNotFound
 
 router = APIRouter(include_in_schema=False)
@@ -46,41 +46,44 @@ def _render(request: Request, template: str, page: Any, nav: str = "", status_co
 
 
 @router.get("/", response_class=HTMLResponse)
-def runs_list(request: Request, db: SessionDep, settings: SettingsDep) -> HTMLResponse:
+def runs_list(request: Request, db: SessionDep, settings: SettingsDep, principal: PrincipalDep) -> HTMLResponse:
     """Runs, filtered, sorted and paginated by the database (one page read per request)."""
     query, error = parse_filter(dict(request.query_params), settings.max_page_size)
-    page = runs.list_runs(db=db, settings=settings, query=query)
+    page = runs.list_runs(db=db, settings=settings, principal=principal, query=query)
     return _render(request, "runs_list.html", runs_page(page, query, datetime.now(UTC), error=error), "runs")
 
 
 @router.get("/runs/new", response_class=HTMLResponse)
 @html_errors
 def new_run(
-    request: Request, db: SessionDep, settings: SettingsDep, preset: str = "", from_run: int | None = None
+    request: Request, db: SessionDep, settings: SettingsDep, principal: PrincipalDep, preset: str = "",
+    from_run: int | None = None,
 ) -> HTMLResponse:
     """The form, started from defaults, a preset (`?preset=`) or an earlier run (`?from_run=`)."""
     presets = {p.name: p.config for p in catalog.presets()}
     base, source = {}, None
     if from_run is not None:
-        run = runs.get_run(db=db, run_id=from_run)
+        run = runs.get_run(db=db, principal=principal, run_id=from_run)
         base, source = base_from_run(run), f"run #{run.id}"
     elif preset in presets:
         base, source = presets[preset], f"preset {preset}"
     page = run_form_page(
-        base=base, presets=presets, checkpoints=_checkpoints(db, settings), preset=preset or None, source=source
+        base=base, presets=presets, checkpoints=_checkpoints(db, settings, principal), preset=preset or None,
+        source=source,
     )
     return _render(request, "run_form.html", page, "new")
 
 
-def _checkpoints(db: SessionDep, settings: SettingsDep) -> list[tuple[int, str]]:
-    """Recent finished runs whose best checkpoint a new run may start from."""
-    done = runs.list_runs(db=db, settings=settings, query=RunFilter(status="succeeded", sort="-finished_at", limit=50))
+def _checkpoints(db: SessionDep, settings: SettingsDep, principal: PrincipalDep) -> list[tuple[int, str]]:
+    """Recent finished runs (of those the user sees) whose best checkpoint a new run may start from."""
+    query = RunFilter(status="succeeded", sort="-finished_at", limit=50)
+    done = runs.list_runs(db=db, settings=settings, principal=principal, query=query)
     return [(run.id, run.name or "") for run in done.items]
 
 
 @router.post("/runs/new", response_model=None)
 async def submit_run(
-    request: Request, db: SessionDep, celery: CeleryDep, settings: SettingsDep
+    request: Request, db: SessionDep, celery: CeleryDep, settings: SettingsDep, principal: PrincipalDep
 ) -> HTMLResponse | RedirectResponse:
     """The no-JavaScript submit: same service as POST /api/runs, errors beside their fields."""
     form = {key: str(value) for key, value in (await request.form()).items()}
@@ -89,13 +92,13 @@ async def submit_run(
     data = config_from_form(form, base, stage_names)
     try:
         run = await run_in_threadpool(
-            runs.create_run, db=db, celery=celery, settings=settings,
+            runs.create_run, db=db, celery=celery, settings=settings, principal=principal,
             request=RunCreate(name=data.get("name"), config=data),
         )  # fmt: skip
     except InvalidInput as exc:
         errors = errors_by_field([{"loc": e.loc, "msg": e.msg} for e in exc.errors])
         presets = {p.name: p.config for p in catalog.presets()}
-        checkpoints = await run_in_threadpool(_checkpoints, db, settings)
+        checkpoints = await run_in_threadpool(_checkpoints, db, settings, principal)
         page = run_form_page(base=base, shown=data, presets=presets, checkpoints=checkpoints, errors=errors)
         return _render(request, "run_form.html", page, "new", status_code=422)
     return RedirectResponse(f"/runs/{run.id}", status_code=303)
@@ -103,35 +106,41 @@ async def submit_run(
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
 @html_errors
-def run_detail(request: Request, run_id: int, db: SessionDep, settings: SettingsDep) -> HTMLResponse:
+def run_detail(
+    request: Request, run_id: int, db: SessionDep, settings: SettingsDep, principal: PrincipalDep
+) -> HTMLResponse:
     """One run: facts, curves (then live updates from the API), config, test-split results."""
-    run = runs.get_run(db=db, run_id=run_id)
-    report = runs.find_test_report(db=db, settings=settings, run_id=run_id)
-    page = run_page(run, metrics.list_metrics(db=db, run_id=run_id), report)
+    run = runs.get_run(db=db, principal=principal, run_id=run_id)
+    report = runs.find_test_report(db=db, settings=settings, principal=principal, run_id=run_id)
+    page = run_page(run, runs.run_metrics(db=db, principal=principal, run_id=run_id), report)
     return _render(request, "run_detail.html", page)
 
 
 @router.post("/runs/{run_id}/cancel", response_model=None)
 @html_errors
-def cancel(request: Request, run_id: int, db: SessionDep, next: Annotated[str, Form()] = "") -> Response:
+def cancel(
+    request: Request, run_id: int, db: SessionDep, principal: PrincipalDep, next: Annotated[str, Form()] = ""
+) -> Response:
     """Cancel from a button; back to where the user was."""
-    runs.cancel_run(db=db, run_id=run_id)
+    runs.cancel_run(db=db, principal=principal, run_id=run_id)
     return RedirectResponse(safe_next(next, f"/runs/{run_id}"), status_code=303)
 
 
 @router.post("/runs/{run_id}/delete", response_model=None)
 @html_errors
 def delete(
-    request: Request, run_id: int, db: SessionDep, settings: SettingsDep, next: Annotated[str, Form()] = ""
+    request: Request, run_id: int, db: SessionDep, settings: SettingsDep, principal: PrincipalDep,
+    next: Annotated[str, Form()] = "",
 ) -> Response:
     """Delete from a button (the page asks for confirmation first)."""
-    runs.delete_run(db=db, settings=settings, run_id=run_id)
+    runs.delete_run(db=db, settings=settings, principal=principal, run_id=run_id)
     return RedirectResponse(safe_next(next, "/"), status_code=303)
 
 
 @router.get("/compare", response_class=HTMLResponse)
 def compare_view(
-    request: Request, db: SessionDep, settings: SettingsDep, ids: Annotated[list[str], Query()] = [],  # noqa: B006
+    request: Request, db: SessionDep, settings: SettingsDep, principal: PrincipalDep,
+    ids: Annotated[list[str], Query()] = [],  # noqa: B006
     metric: str = "val_acc",
 ) -> HTMLResponse:
     """Several runs: the reference table, overlaid curves, config differences."""
@@ -139,7 +148,7 @@ def compare_view(
     if not text:
         return _render(request, "compare.html", ComparePage(max_compare=settings.max_compare))
     try:
-        result = compare.compare_runs(db=db, run_ids=compare.parse_ids(text, settings=settings))
+        result = compare.compare_runs(db=db, principal=principal, run_ids=compare.parse_ids(text, settings=settings))
     except (InvalidInput, RunNotFound) as exc:  # shown beside the ids field, which can fix it
         message = exc.errors[0].msg if isinstance(exc, InvalidInput) else str(exc)
         page = ComparePage(ids_text=text, max_compare=settings.max_compare, error=message)
@@ -149,9 +158,12 @@ def compare_view(
 
 @router.get("/compare.csv", response_class=PlainTextResponse)
 @html_errors
-def compare_csv(request: Request, db: SessionDep, settings: SettingsDep, ids: str = "", table: str = "summary") -> Response:
+def compare_csv(
+    request: Request, db: SessionDep, settings: SettingsDep, principal: PrincipalDep, ids: str = "",
+    table: str = "summary",
+) -> Response:
     """The summary table or every curve as CSV, for a spreadsheet or a paper's table."""
-    result = compare.compare_runs(db=db, run_ids=compare.parse_ids(ids, settings=settings))
+    result = compare.compare_runs(db=db, principal=principal, run_ids=compare.parse_ids(ids, settings=settings))
     body = curves_csv(result) if table == "curves" else summary_csv(compare_page(result, metric="", max_compare=0))
     filename = f"compare-{table}-{'-'.join(str(r.id) for r in result.runs)}.csv"
     return Response(body, media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -25,7 +25,7 @@ from app.schemas.train_config import TrainConfig
 
 # Inputs that are not config paths.
 STAGE_PREFIX = "stages."
-NON_CONFIG_FIELDS = frozenset({"base_config", "preset", "from_run"})
+NON_CONFIG_FIELDS = frozenset({"base_config", "preset", "from_run", "csrf_token"})
 CHECKBOXES = ("optimizer.nesterov", "train_frozen_bn")
 
 

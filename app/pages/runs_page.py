@@ -32,6 +32,7 @@ class RunRow:
     test_acc: float | None
     duration: float | None
     created_at: datetime
+    owner: str
     can_cancel: bool
     can_delete: bool
 
@@ -53,7 +54,7 @@ def run_row(run: RunRead, now: datetime) -> RunRow:
         dataset=dataset_label(run.config), backbone=run.backbone, best_val_acc=run.best_val_acc,
         test_acc=run.summary.test_acc_at_best_val if run.summary else None,
         duration=run_duration(run.started_at, run.finished_at, now),
-        created_at=run.created_at, can_cancel=live and not run.cancel_requested, can_delete=run.status != "running",
+        created_at=run.created_at, owner=run.owner_name or "–", can_cancel=live and not run.cancel_requested, can_delete=run.status != "running",
     )  # fmt: skip
 
 

@@ -11,6 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
@@ -52,10 +53,16 @@ def to_script_json(value: Any) -> Markup:
     return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
 
 
+def auth_context(request: Request) -> dict[str, Any]:
+    """Every page's view of the caller: `principal` (or None) and the `csrf_token` forms echo back."""
+    principal = getattr(request.state, "principal", None)
+    return {"principal": principal, "csrf_token": (principal.csrf_token if principal else None) or ""}
+
+
 @lru_cache
 def get_templates() -> Jinja2Templates:
-    """The one template renderer, with the dashboard's filters installed."""
-    templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    """The one template renderer, with the dashboard's filters and the caller in every page."""
+    templates = Jinja2Templates(directory=str(TEMPLATES_DIR), context_processors=[auth_context])
     templates.env.filters.update(
         percent=percent, duration=duration, timestamp=timestamp, lr=format_lr, script_json=to_script_json
     )

@@ -69,6 +69,7 @@ class RunRead(BaseModel):
     epochs_done: int
     config: dict[str, Any]
     cloned_from: int | None
+    owner_name: str | None = Field(default=None, description="the user who started the run")
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from app.models import Run
+from app.schemas.accounts import Principal
 from app.schemas.runs import CompareRead, ConfigDifference, RunRead
 from app.services.errors import InvalidInput, RunNotFound
 from app.services.metrics import curves
@@ -26,13 +27,16 @@ def parse_ids(text: str, *, settings: Settings) -> list[int]:
     return ids
 
 
-def compare_runs(*, db: Session, run_ids: list[int]) -> CompareRead:
+def compare_runs(*, db: Session, principal: Principal, run_ids: list[int]) -> CompareRead:
     """Configs, summaries and curves of `run_ids` in one response.
 
     Raises:
-        RunNotFound: for the first id that does not exist.
+        RunNotFound: for the first id that does not exist or is not one `principal` may see.
     """
-    rows = {run.id: run for run in db.scalars(select(Run).where(Run.id.in_(run_ids)))}
+    query = select(Run).options(selectinload(Run.owner)).where(Run.id.in_(run_ids))
+    if not principal.is_admin:
+        query = query.where(Run.owner_id == principal.user_id)
+    rows = {run.id: run for run in db.scalars(query)}
     missing = [run_id for run_id in run_ids if run_id not in rows]
     if missing:
         raise RunNotFound(missing[0])

@@ -6,6 +6,7 @@ override caused it, else the path inside `config` or the preset.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Run
 from app.presets import InvalidOverride, UnknownPreset, apply_overrides, load_preset
+from app.schemas.accounts import Principal
 from app.schemas.train_config import TrainConfig
 from app.services.errors import FieldError, InvalidInput
 from app.settings import Settings
@@ -25,6 +27,7 @@ def build_config(
     *,
     db: Session,
     settings: Settings,
+    principal: Principal,
     config: Mapping[str, Any] | None,
     preset: str | None,
     overrides: Mapping[str, Any],
@@ -32,10 +35,12 @@ def build_config(
 ) -> TrainConfig:
     """Validate `config` (or the preset named `preset`) with `overrides` applied.
 
-    `weights: "run:<id>"` becomes that run's best checkpoint under the data root.
+    `weights: "run:<id>"` becomes that run's best checkpoint under the data root; a run
+    (by id or by its folder) must be one `principal` may see.
 
     Raises:
-        InvalidInput: unknown preset, bad override path, or a value TrainConfig rejects.
+        InvalidInput: unknown preset, bad override path, a value TrainConfig rejects, or
+            one past the server's limits (`max_epochs`, `max_batch_size`, `max_image_size`).
     """
     origin: Loc = ("body", "preset") if preset is not None else ("body", "config")
     try:
@@ -48,27 +53,60 @@ def build_config(
     if name is not None:
         data["name"] = name
     weights_loc = _where(("weights",), origin, overrides)
-    data["weights"] = run_checkpoint(db=db, settings=settings, weights=data.get("weights", "imagenet"), loc=weights_loc)
+    data["weights"] = run_checkpoint(
+        db=db, settings=settings, principal=principal, weights=data.get("weights", "imagenet"), loc=weights_loc
+    )
     try:
-        return TrainConfig.model_validate(data)
+        config = TrainConfig.model_validate(data)
     except ValidationError as exc:
         raise InvalidInput([_field_error(e, origin, overrides) for e in exc.errors()]) from exc
+    _check_limits(config, settings, origin, overrides)
+    return config
 
 
-def run_checkpoint(*, db: Session, settings: Settings, weights: Any, loc: Loc) -> Any:
-    """`"run:<id>"` → `"runs/<id>/best.pt"` (relative to the data root); other values unchanged."""
-    if not isinstance(weights, str) or not weights.startswith("run:"):
+def _check_limits(config: TrainConfig, settings: Settings, origin: Loc, overrides: Mapping[str, Any]) -> None:
+    """The server's ceilings on what one run may ask for (a GPU shared by a lab)."""
+    limits = (
+        ("epochs", config.epochs, settings.max_epochs, "STAGEWISE_MAX_EPOCHS"),
+        ("batch_size", config.batch_size, settings.max_batch_size, "STAGEWISE_MAX_BATCH_SIZE"),
+        ("image_size", config.image_size, settings.max_image_size, "STAGEWISE_MAX_IMAGE_SIZE"),
+    )
+    errors = [
+        FieldError(_where((field,), origin, overrides), f"{value} is over this server's limit of {limit} ({variable})")
+        for field, value, limit, variable in limits
+        if value is not None and value > limit
+    ]
+    if errors:
+        raise InvalidInput(errors)
+
+
+def run_checkpoint(*, db: Session, settings: Settings, principal: Principal, weights: Any, loc: Loc) -> Any:
+    """`"run:<id>"` → `"runs/<id>/best.pt"` (relative to the data root); other values unchanged.
+
+    A path into another user's run folder is refused like `run:<id>` of that run.
+    """
+    if not isinstance(weights, str):
+        return weights
+    if not weights.startswith("run:"):
+        parts = posixpath.normpath(weights.replace("\\", "/")).split("/")
+        if len(parts) >= 2 and parts[0] == "runs" and not _visible(db, principal, parts[1]):
+            raise InvalidInput.at(loc, f"{weights!r}: no run {parts[1]} of yours")
         return weights
     ident = weights.removeprefix("run:")
     if not ident.isdigit():
         raise InvalidInput.at(loc, f"{weights!r}: expected run:<numeric id>")
     run_id = int(ident)
-    if db.get(Run, run_id) is None:
+    if not _visible(db, principal, ident):
         raise InvalidInput.at(loc, f"run {run_id} does not exist")
     relative = f"runs/{run_id}/best.pt"
     if not (settings.data_dir / relative).is_file():
         raise InvalidInput.at(loc, f"run {run_id} has no checkpoint yet (best.pt is written after its first epoch)")
     return relative
+
+
+def _visible(db: Session, principal: Principal, ident: str) -> bool:
+    run = db.get(Run, int(ident)) if ident.isdigit() else None
+    return run is not None and (principal.is_admin or run.owner_id == principal.user_id)
 
 
 def _where(loc: tuple[Any, ...], origin: Loc, overrides: Mapping[str, Any]) -> Loc:

@@ -18,6 +18,30 @@ class RunNotFound(ServiceError):
         self.run_id = run_id
 
 
+class UserNotFound(ServiceError):
+    """No such user or token, or not one the caller may see (404)."""
+
+
+class LoginRefused(ServiceError):
+    """Wrong user name or password, or no valid credentials (401)."""
+
+
+class Forbidden(ServiceError):
+    """The caller is known but may not do this, e.g. an admin-only action (403)."""
+
+
+class TooManyAttempts(ServiceError):
+    """Too many failed logins (429); `retry_after_s` is how long to wait at most."""
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class QuotaExceeded(ServiceError):
+    """The user has as many active runs as allowed (429)."""
+
+
 class ArtifactNotFound(ServiceError):
     """The run exists but has no such file (404)."""
 

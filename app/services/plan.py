@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from app.schemas.accounts import Principal
 from app.schemas.plan import Plan
 from app.schemas.runs import RunCreate
 from app.services.configs import build_config
@@ -11,7 +12,7 @@ from app.services.errors import InvalidInput
 from app.settings import Settings
 
 
-def preview_plan(*, db: Session, settings: Settings, request: RunCreate) -> Plan:
+def preview_plan(*, db: Session, settings: Settings, principal: Principal, request: RunCreate) -> Plan:
     """Validate the request like a submit would and return its plan; nothing is stored.
 
     Raises:
@@ -23,7 +24,7 @@ def preview_plan(*, db: Session, settings: Settings, request: RunCreate) -> Plan
     from worker.training.plan import make_plan
 
     config = build_config(
-        db=db, settings=settings, config=request.config, preset=request.preset,
+        db=db, settings=settings, principal=principal, config=request.config, preset=request.preset,
         overrides=request.overrides, name=request.name,
     )  # fmt: skip
     try:

@@ -12,13 +12,15 @@ from pathlib import Path
 
 from celery import Celery
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from app.db import write_transaction
 from app.db.types import utcnow
-from app.models import Artifact, Run, RunStatus
+from app.models import Artifact, Run, RunStatus, User
+from app.schemas.accounts import Principal
 from app.schemas.runs import (
     ArtifactRead,
+    EpochMetricRead,
     RunClone,
     RunCreate,
     RunDetail,
@@ -28,11 +30,13 @@ from app.schemas.runs import (
     TestReportRead,
 )
 from app.schemas.train_config import TrainConfig
+from app.services import metrics
 from app.services.configs import build_config
 from app.services.errors import (
     ArtifactNotFound,
     BrokerUnavailable,
     InvalidInput,
+    QuotaExceeded,
     RunNotFound,
     RunStateConflict,
 )
@@ -43,31 +47,46 @@ CHECKPOINT_KINDS = {"best": "best.pt", "last": "checkpoint.pt"}
 TEST_REPORT_FILE = "test_report.json"  # written by `fit` when it ends
 
 
-def create_run(*, db: Session, celery: Celery, settings: Settings, request: RunCreate) -> RunRead:
-    """Validate, store and queue a new run.
+def create_run(
+    *, db: Session, celery: Celery, settings: Settings, principal: Principal, request: RunCreate
+) -> RunRead:
+    """Validate, store and queue a new run owned by `principal`.
 
     Raises:
-        InvalidInput: the config, preset, overrides or queue are invalid.
+        InvalidInput: the config, preset, overrides or queue are invalid, or pass a limit.
+        QuotaExceeded: the user has `max_active_runs_per_user` runs queued or running.
         BrokerUnavailable: the queue is down; nothing was stored.
     """
     queue = _queue(settings, request.queue)
     config = build_config(
-        db=db, settings=settings, config=request.config, preset=request.preset,
+        db=db, settings=settings, principal=principal, config=request.config, preset=request.preset,
         overrides=request.overrides, name=request.name,
     )  # fmt: skip
-    return _insert_and_enqueue(db=db, celery=celery, config=config, queue=queue, cloned_from=None)
+    return _insert_and_enqueue(db=db, celery=celery, settings=settings, principal=principal, config=config,
+                               queue=queue, cloned_from=None)  # fmt: skip
 
 
-def clone_run(*, db: Session, celery: Celery, settings: Settings, run_id: int, request: RunClone) -> RunRead:
-    """A new queued run with `run_id`'s config and `request.overrides` applied."""
-    source = _get(db, run_id)
+def clone_run(
+    *, db: Session, celery: Celery, settings: Settings, principal: Principal, run_id: int, request: RunClone
+) -> RunRead:
+    """A new queued run, owned by `principal`, with `run_id`'s config and `request.overrides` applied."""
+    source = _get(db, run_id, principal=principal)
     # A queue the admin has since removed falls back to the default one.
     queue = _queue(settings, request.queue or (source.queue if source.queue in settings.queues else None))
     config = build_config(
-        db=db, settings=settings, config=source.config, preset=None,
+        db=db, settings=settings, principal=principal, config=source.config, preset=None,
         overrides=request.overrides, name=request.name or _clone_name(source),
     )  # fmt: skip
-    return _insert_and_enqueue(db=db, celery=celery, config=config, queue=queue, cloned_from=source.id)
+    return _insert_and_enqueue(db=db, celery=celery, settings=settings, principal=principal, config=config,
+                               queue=queue, cloned_from=source.id)  # fmt: skip
+
+
+def check_visible(*, db: Session, principal: Principal, run_id: int) -> None:
+    """Raise RunNotFound unless `principal` may see run `run_id` (theirs, or any for an admin).
+
+    Another user's run answers exactly like a missing one: its existence is not revealed.
+    """
+    _get(db, run_id, principal=principal)
 
 
 def _clone_name(source: Run) -> str:
@@ -82,12 +101,15 @@ def _queue(settings: Settings, queue: str | None) -> str:
 
 
 def _insert_and_enqueue(
-    *, db: Session, celery: Celery, config: TrainConfig, queue: str, cloned_from: int | None
+    *, db: Session, celery: Celery, settings: Settings, principal: Principal, config: TrainConfig, queue: str,
+    cloned_from: int | None,
 ) -> RunRead:
     write_transaction(db)
+    _check_quota(db, settings, principal)
     run = Run(
         name=config.name, status=RunStatus.queued, queue=queue, config=config.model_dump(mode="json"),
         dataset=config.dataset.name, backbone=config.backbone, epochs=config.epochs, cloned_from=cloned_from,
+        owner_id=principal.user_id,
     )  # fmt: skip
     db.add(run)
     db.flush()  # assigns run.id, which the task message carries
@@ -100,17 +122,37 @@ def _insert_and_enqueue(
     return RunRead.model_validate(run)
 
 
-def get_run(*, db: Session, run_id: int) -> RunDetail:
+def _check_quota(db: Session, settings: Settings, principal: Principal) -> None:
+    """Refuse a run beyond the user's quota of queued + running runs.
+
+    Runs inside the submit's write transaction, which on PostgreSQL locks the user's row
+    first, so two simultaneous submits cannot both take the last slot.
+    """
+    if db.bind is not None and db.bind.dialect.name == "postgresql":
+        db.execute(select(User.id).where(User.id == principal.user_id).with_for_update())
+    active = db.scalar(
+        select(func.count()).select_from(Run)
+        .where(Run.owner_id == principal.user_id, Run.status.in_([RunStatus.queued, RunStatus.running]))
+    ) or 0  # fmt: skip
+    if active >= settings.max_active_runs_per_user:
+        db.rollback()
+        raise QuotaExceeded(
+            f"{principal.name} has {active} runs queued or running, the most allowed "
+            f"(STAGEWISE_MAX_ACTIVE_RUNS_PER_USER={settings.max_active_runs_per_user}): wait for one or cancel one"
+        )
+
+
+def get_run(*, db: Session, principal: Principal, run_id: int) -> RunDetail:
     """One run with its artifacts."""
-    run = _get(db, run_id)
+    run = _get(db, run_id, principal=principal)
     artifacts = db.scalars(select(Artifact).where(Artifact.run_id == run_id).order_by(Artifact.kind)).all()
     detail = RunDetail.model_validate(run)
     detail.artifacts = [ArtifactRead(kind=a.kind, size_bytes=a.size_bytes, created_at=a.created_at) for a in artifacts]
     return detail
 
 
-def list_runs(*, db: Session, settings: Settings, query: RunFilter) -> RunPage:
-    """A page of runs, filtered and sorted; `total` counts all matches."""
+def list_runs(*, db: Session, settings: Settings, principal: Principal, query: RunFilter) -> RunPage:
+    """A page of the runs `principal` may see, filtered and sorted; `total` counts all matches."""
     if query.limit > settings.max_page_size:
         raise InvalidInput.at(("query", "limit"), f"must be <= {settings.max_page_size}")
     conditions = [
@@ -118,24 +160,33 @@ def list_runs(*, db: Session, settings: Settings, query: RunFilter) -> RunPage:
         for column, value in ((Run.status, query.status), (Run.dataset, query.dataset), (Run.backbone, query.backbone))
         if value is not None
     ]
+    if not principal.is_admin:
+        conditions.append(Run.owner_id == principal.user_id)
     total = db.scalar(select(func.count()).select_from(Run).where(*conditions)) or 0
     key = getattr(Run, query.sort.lstrip("-"))
     order = [key.desc() if query.sort.startswith("-") else key.asc(), Run.id.desc()]
     if query.sort.lstrip("-") in ("best_val_acc", "finished_at", "name"):
         # NULLs (unfinished runs) last in either direction; plain ORDER BY differs by database.
         order.insert(0, key.is_(None))
-    rows = db.scalars(select(Run).where(*conditions).order_by(*order).limit(query.limit).offset(query.offset)).all()
+    page = select(Run).options(selectinload(Run.owner)).where(*conditions).order_by(*order)
+    rows = db.scalars(page.limit(query.limit).offset(query.offset)).all()
     return RunPage(items=[RunRead.model_validate(r) for r in rows], total=total, limit=query.limit, offset=query.offset)
 
 
-def cancel_run(*, db: Session, run_id: int) -> RunRead:
+def run_metrics(*, db: Session, principal: Principal, run_id: int, after: int | None = None) -> list[EpochMetricRead]:
+    """The finished epochs of a run `principal` may see; `after=N` only epochs > N."""
+    _get(db, run_id, principal=principal)
+    return metrics.list_metrics(db=db, run_id=run_id, after=after)
+
+
+def cancel_run(*, db: Session, principal: Principal, run_id: int) -> RunRead:
     """Cancel a queued run at once; ask a running one to stop (its worker confirms).
 
     Raises:
         RunStateConflict: the run already finished.
     """
     write_transaction(db)
-    run = _get(db, run_id, lock=True)
+    run = _get(db, run_id, lock=True, principal=principal)
     if RunStatus(run.status).finished:
         db.rollback()
         raise RunStateConflict(f"run {run_id} already {run.status}; only queued or running runs can be cancelled")
@@ -146,14 +197,14 @@ def cancel_run(*, db: Session, run_id: int) -> RunRead:
     return RunRead.model_validate(run)
 
 
-def delete_run(*, db: Session, settings: Settings, run_id: int) -> None:
+def delete_run(*, db: Session, settings: Settings, principal: Principal, run_id: int) -> None:
     """Delete a run that is not running, its metrics, artifacts and files.
 
     Raises:
         RunStateConflict: the run is running (cancel it first).
     """
     write_transaction(db)
-    run = _get(db, run_id, lock=True)
+    run = _get(db, run_id, lock=True, principal=principal)
     if run.status == RunStatus.running:
         db.rollback()
         raise RunStateConflict(f"run {run_id} is running; cancel it and wait until it stops before deleting")
@@ -163,9 +214,9 @@ def delete_run(*, db: Session, settings: Settings, run_id: int) -> None:
     shutil.rmtree(settings.runs_dir / str(run_id), ignore_errors=True)
 
 
-def checkpoint_file(*, db: Session, settings: Settings, run_id: int, kind: str) -> Path:
+def checkpoint_file(*, db: Session, settings: Settings, principal: Principal, run_id: int, kind: str) -> Path:
     """The checkpoint file of a run, found by id only (never from a client path)."""
-    _get(db, run_id)
+    _get(db, run_id, principal=principal)
     if kind not in CHECKPOINT_KINDS:
         raise InvalidInput.at(("query", "kind"), f"unknown kind {kind!r}; allowed: {', '.join(CHECKPOINT_KINDS)}")
     path = _run_file(settings, run_id, CHECKPOINT_KINDS[kind])
@@ -174,9 +225,9 @@ def checkpoint_file(*, db: Session, settings: Settings, run_id: int, kind: str) 
     return path
 
 
-def get_test_report(*, db: Session, settings: Settings, run_id: int) -> TestReportRead:
+def get_test_report(*, db: Session, settings: Settings, principal: Principal, run_id: int) -> TestReportRead:
     """Per-class accuracy and confusion matrix on the test split of a finished run (404 without one)."""
-    report = find_test_report(db=db, settings=settings, run_id=run_id)
+    report = find_test_report(db=db, settings=settings, principal=principal, run_id=run_id)
     if report is None:
         run = _get(db, run_id)
         if run.status in (RunStatus.queued, RunStatus.running):
@@ -185,13 +236,13 @@ def get_test_report(*, db: Session, settings: Settings, run_id: int) -> TestRepo
     return report
 
 
-def find_test_report(*, db: Session, settings: Settings, run_id: int) -> TestReportRead | None:
+def find_test_report(*, db: Session, settings: Settings, principal: Principal, run_id: int) -> TestReportRead | None:
     """The report `fit` wrote into the run's folder, found by id only; None until the run has finished.
 
     A run re-queued after its worker died may hold a report from an attempt that is about
     to be trained again, so a queued or running run has none.
     """
-    run = _get(db, run_id)
+    run = _get(db, run_id, principal=principal)
     path = _run_file(settings, run_id, TEST_REPORT_FILE)
     if run.status in (RunStatus.queued, RunStatus.running) or not path.is_file():
         return None
@@ -203,9 +254,9 @@ def _run_file(settings: Settings, run_id: int, filename: str) -> Path:
     return settings.runs_dir / str(run_id) / filename
 
 
-def _get(db: Session, run_id: int, *, lock: bool = False) -> Run:
+def _get(db: Session, run_id: int, *, lock: bool = False, principal: Principal | None = None) -> Run:
     run = db.get(Run, run_id, with_for_update=lock)
-    if run is None:
+    if run is None or (principal is not None and not principal.is_admin and run.owner_id != principal.user_id):
         db.rollback()
         raise RunNotFound(run_id)
     return run

@@ -24,6 +24,8 @@ import httpx
 import psycopg
 import pytest
 import redis
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -36,7 +38,7 @@ from tests.polling import wait_for
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS = "redis://127.0.0.1:6379"
-TABLES = "epoch_metrics, artifacts, datasets, workers, runs"
+TABLES = "epoch_metrics, artifacts, datasets, workers, runs, login_attempts, login_sessions, api_tokens, users"
 
 # The tiny run every end-to-end test trains: a few seconds per epoch on a CPU.
 TINY = {
@@ -128,6 +130,12 @@ def db(settings: Settings) -> Iterator[Session]:
     with database.sessions() as session:
         yield session
     database.dispose()
+
+
+def local_client(app: FastAPI) -> TestClient:
+    """An in-process client that looks like a script on this machine (loopback address and Host),
+    which is what the no-login mode serves."""
+    return TestClient(app, base_url="http://127.0.0.1", client=("127.0.0.1", 50000))
 
 
 # --- factories ---------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import TINY, Backend, make_settings, reset_database
+from conftest import TINY, Backend, local_client, make_settings, reset_database
 from fastapi.testclient import TestClient
 
 from app.main import create_app
@@ -18,7 +18,7 @@ from worker.training.plan import make_plan
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
+    with local_client(create_app(settings)) as test_client:
         yield test_client
 
 
@@ -90,7 +90,7 @@ def broker_down(backend: Backend, tmp_path: Path) -> Iterator[tuple[TestClient, 
     settings = make_settings(backend, tmp_path / "data")
     settings = settings.model_copy(update={"broker_url": _unreachable_broker(backend, tmp_path)})
     reset_database(settings)
-    with TestClient(create_app(settings)) as test_client:
+    with local_client(create_app(settings)) as test_client:
         yield test_client, settings
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from integration_fixtures import TINY, Stack, wait_for
+from integration_fixtures import TINY, Stack, local_client, wait_for
 from PIL import Image
 
 from app.main import create_app
@@ -251,7 +251,7 @@ def test_kept_suffixes_are_those_the_trainer_reads() -> None:
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
+    with local_client(create_app(settings)) as test_client:
         yield test_client
 
 
@@ -296,7 +296,7 @@ def test_bomb_is_413_on_file_and_leaves_nothing(client: TestClient, settings: Se
 
 def test_archive_over_max_upload_bytes_is_413(settings: Settings) -> None:
     small = settings.model_copy(update={"max_upload_bytes": 2048})
-    with TestClient(create_app(small)) as client:
+    with local_client(create_app(small)) as client:
         response = post(client, "pets", make_zip({"cats/a.png": random.Random(2).randbytes(8192)}))
     assert response.status_code == 413
 

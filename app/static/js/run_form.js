@@ -9,7 +9,9 @@
   const charts = window.Stagewise.charts;
   const catalog = charts.pageData("catalog-data");
   const base = JSON.parse(form.elements["base_config"].value);
-  const NON_CONFIG = new Set(["base_config"]);
+  // Every state-changing request carries the page's CSRF token (see app/api/guard.py).
+  const csrfToken = () => document.querySelector('meta[name="csrf-token"]').content;
+  const NON_CONFIG = new Set(["base_config", "csrf_token"]);
   const tbody = document.querySelector("#stage-table tbody");
   const rowTemplate = document.getElementById("stage-row-template");
 
@@ -117,7 +119,7 @@
       const config = configFromForm();
       const res = await fetch("/api/runs", {
         method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": csrfToken() },
         body: JSON.stringify({ name: config.name, config: config }),
       });
       const body = await res.json().catch(() => ({ detail: res.statusText }));
@@ -243,7 +245,7 @@
     try {
       const res = await fetch("/api/plan", {
         method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": csrfToken() },
         body: JSON.stringify({ config: configFromForm() }),
       });
       if (ticket !== latest) return; // a newer edit is already on its way

@@ -1,0 +1,238 @@
+"""Accounts: users, passwords, API tokens, login sessions and the login rate limit.
+
+Secrets are random (`secrets`), shown once, and stored as SHA-256 digests; a lookup
+hashes what the client sent. Passwords are argon2id hashes (argon2-cffi's defaults).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.orm import Session
+
+from app.db.types import utcnow
+from app.models import ApiToken, LoginAttempt, LoginSession, User
+from app.schemas.accounts import LOCAL_USER, Principal, TokenCreated, TokenRead, UserRead, check_user_name
+from app.services.errors import InvalidInput, LoginRefused, TooManyAttempts, UserNotFound
+from app.settings import Settings
+
+TOKEN_PREFIX = "sw_"
+MIN_PASSWORD = 10
+_HASHER = PasswordHasher()
+# Verified against when the user does not exist, so that a wrong name takes as long as a wrong password.
+_DUMMY_HASH = _HASHER.hash("not a password of anyone")
+
+
+def digest(secret: str) -> str:
+    """The stored form of a token or session id."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+# --- users --------------------------------------------------------------------------------
+
+
+def create_user(*, db: Session, name: str, password: str | None, admin: bool = False) -> UserRead:
+    """A new user; `password` None leaves it unable to log in (tokens still work).
+
+    Raises:
+        InvalidInput: bad name, name taken, or a password shorter than MIN_PASSWORD.
+    """
+    try:
+        check_user_name(name)
+    except ValueError as exc:
+        raise InvalidInput.at(("name",), str(exc)) from exc
+    if db.scalar(select(User.id).where(User.name == name)) is not None:
+        raise InvalidInput.at(("name",), f"user {name!r} exists already")
+    user = User(name=name, password_hash=_hash(password), is_admin=admin, disabled=False)
+    db.add(user)
+    db.commit()
+    return UserRead.model_validate(user)
+
+
+def set_password(*, db: Session, name: str, password: str) -> None:
+    """Replace a user's password and end their dashboard sessions."""
+    user = _user(db, name)
+    user.password_hash = _hash(password)
+    db.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
+    db.commit()
+
+
+def set_disabled(*, db: Session, name: str, disabled: bool) -> None:
+    """A disabled user can neither log in nor use tokens; their runs stay."""
+    user = _user(db, name)
+    user.disabled = disabled
+    db.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
+    db.commit()
+
+
+def user_id(*, db: Session, name: str) -> int:
+    """The id of user `name` (UserNotFound if none)."""
+    return _user(db, name).id
+
+
+def list_users(*, db: Session) -> list[UserRead]:
+    return [UserRead.model_validate(u) for u in db.scalars(select(User).order_by(User.name))]
+
+
+def has_login_accounts(*, db: Session) -> bool:
+    """Whether anyone can log in: an enabled user with a password."""
+    query = select(User.id).where(User.password_hash.is_not(None), User.disabled.is_(False)).limit(1)
+    return db.scalar(query) is not None
+
+
+def ensure_admin(*, db: Session, name: str, password: str) -> bool:
+    """Create admin `name` unless a login account exists already (first start of a server)."""
+    if has_login_accounts(db=db):
+        return False
+    create_user(db=db, name=name, password=password, admin=True)
+    return True
+
+
+def local_principal(*, db: Session) -> Principal:
+    """The one user of the no-login mode, created on first use (an admin: it is the machine's owner)."""
+    user = db.scalar(select(User).where(User.name == LOCAL_USER))
+    if user is None:
+        user = User(name=LOCAL_USER, password_hash=None, is_admin=True, disabled=False)
+        db.add(user)
+        db.commit()
+    return Principal(user_id=user.id, name=user.name, is_admin=user.is_admin, via="local")
+
+
+def _hash(password: str | None) -> str | None:
+    if password is None:
+        return None
+    if len(password) < MIN_PASSWORD:
+        raise InvalidInput.at(("password",), f"must be at least {MIN_PASSWORD} characters")
+    return _HASHER.hash(password)
+
+
+def _user(db: Session, name: str) -> User:
+    user = db.scalar(select(User).where(User.name == name))
+    if user is None:
+        raise UserNotFound(f"no user named {name!r}")
+    return user
+
+
+# --- login sessions -----------------------------------------------------------------------
+
+
+def log_in(*, db: Session, settings: Settings, name: str, password: str, client: str) -> tuple[str, Principal]:
+    """Check a password and open a session: (the cookie's secret, who logged in).
+
+    Raises:
+        TooManyAttempts: this name or address failed too often in the window (before checking).
+        LoginRefused: wrong name or password, or a disabled user (one message for all).
+    """
+    _check_rate(db=db, settings=settings, name=name, client=client)
+    user = db.scalar(select(User).where(User.name == name))
+    if not _password_matches(user, password) or user is None or user.disabled:
+        db.add(LoginAttempt(name=name[:64], client=client[:64]))
+        db.commit()
+        raise LoginRefused("wrong user name or password")
+    secret = secrets.token_urlsafe(32)
+    session = LoginSession(
+        user_id=user.id, digest=digest(secret), csrf_token=secrets.token_urlsafe(32),
+        expires_at=utcnow() + timedelta(hours=settings.session_hours),
+    )  # fmt: skip
+    db.add(session)
+    db.execute(delete(LoginSession).where(LoginSession.expires_at < utcnow()))
+    db.commit()
+    return secret, _principal(user, "session", session.csrf_token)
+
+
+def _password_matches(user: User | None, password: str) -> bool:
+    stored = user.password_hash if user is not None else None
+    try:
+        return _HASHER.verify(stored or _DUMMY_HASH, password) and stored is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _check_rate(*, db: Session, settings: Settings, name: str, client: str) -> None:
+    since = utcnow() - timedelta(seconds=settings.login_window_s)
+    failures = db.scalar(
+        select(func.count()).select_from(LoginAttempt)
+        .where(LoginAttempt.at >= since, or_(LoginAttempt.name == name[:64], LoginAttempt.client == client[:64]))
+    ) or 0  # fmt: skip
+    if failures >= settings.login_max_failures:
+        minutes = max(1, round(settings.login_window_s / 60))
+        raise TooManyAttempts(
+            f"too many failed logins for this user or address: try again in up to {minutes} min",
+            retry_after_s=int(settings.login_window_s),
+        )
+
+
+def session_principal(*, db: Session, secret: str) -> Principal | None:
+    """Who a session cookie belongs to; None if unknown, expired or the user is disabled."""
+    row = db.execute(
+        select(LoginSession, User).join(User, User.id == LoginSession.user_id)
+        .where(LoginSession.digest == digest(secret), LoginSession.expires_at > utcnow(), User.disabled.is_(False))
+    ).first()  # fmt: skip
+    return None if row is None else _principal(row.User, "session", row.LoginSession.csrf_token)
+
+
+def log_out(*, db: Session, secret: str) -> None:
+    db.execute(delete(LoginSession).where(LoginSession.digest == digest(secret)))
+    db.commit()
+
+
+# --- API tokens ---------------------------------------------------------------------------
+
+
+def create_token(*, db: Session, user_id: int, name: str) -> TokenCreated:
+    """A new token for `user_id`; the secret is in the answer and nowhere else."""
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(user_id=user_id, name=name, digest=digest(secret), prefix=secret[:10])
+    db.add(token)
+    db.commit()
+    return TokenCreated(**TokenRead.model_validate(token).model_dump(), token=secret)
+
+
+def create_token_for(*, db: Session, user_name: str, name: str) -> TokenCreated:
+    """`stagewise tokens create USER`: a token for a user found by name."""
+    return create_token(db=db, user_id=_user(db, user_name).id, name=name)
+
+
+def list_tokens(*, db: Session, user_id: int) -> list[TokenRead]:
+    rows = db.scalars(select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id))
+    return [TokenRead.model_validate(t) for t in rows]
+
+
+def revoke_token(*, db: Session, principal: Principal, token_id: int) -> TokenRead:
+    """Revoke one of the caller's tokens (an admin may revoke anyone's).
+
+    Raises:
+        UserNotFound: no such token visible to the caller (404).
+    """
+    token = db.get(ApiToken, token_id)
+    if token is None or (token.user_id != principal.user_id and not principal.is_admin):
+        raise UserNotFound(f"token {token_id} not found")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        db.commit()
+    return TokenRead.model_validate(token)
+
+
+def token_principal(*, db: Session, secret: str) -> Principal | None:
+    """Who an API token belongs to; None if unknown, revoked or the user is disabled."""
+    row = db.execute(
+        select(ApiToken, User).join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.digest == digest(secret), ApiToken.revoked_at.is_(None), User.disabled.is_(False))
+    ).first()  # fmt: skip
+    if row is None:
+        return None
+    now = utcnow()
+    last = row.ApiToken.last_used_at
+    if last is None or now - last > timedelta(minutes=1):  # one write a minute, not one per request
+        row.ApiToken.last_used_at = now
+        db.commit()
+    return _principal(row.User, "token", None)
+
+
+def _principal(user: User, via: str, csrf_token: str | None) -> Principal:
+    return Principal(user_id=user.id, name=user.name, is_admin=user.is_admin, via=via, csrf_token=csrf_token)
