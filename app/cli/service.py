@@ -56,6 +56,7 @@ def _accounts_problem(settings: Settings) -> str | None:
     """
     from app.db import Database
     from app.services import accounts
+    from app.services.errors import InvalidInput
 
     if settings.auth == "none" and not is_loopback(settings.host):
         return (f"STAGEWISE_AUTH=none serves this machine only, not {settings.host}: create an admin "
@@ -65,10 +66,13 @@ def _accounts_problem(settings: Settings) -> str | None:
     database = Database.connect(settings.database_url)
     try:
         with database.sessions() as db:
-            if settings.admin_user and settings.admin_password is not None:
-                password = settings.admin_password.get_secret_value()
-                if accounts.ensure_admin(db=db, name=settings.admin_user, password=password):
-                    typer.echo(f"created admin {settings.admin_user} (STAGEWISE_ADMIN_USER)")
+            password = settings.admin_password.get_secret_value() if settings.admin_password else ""
+            if settings.admin_user and password:
+                try:
+                    if accounts.ensure_admin(db=db, name=settings.admin_user, password=password):
+                        typer.echo(f"created admin {settings.admin_user} (STAGEWISE_ADMIN_USER)")
+                except InvalidInput as exc:
+                    return f"STAGEWISE_ADMIN_USER / STAGEWISE_ADMIN_PASSWORD: {exc}"
             if accounts.has_login_accounts(db=db):
                 return None
     finally:

@@ -72,27 +72,28 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _ready(base_url: str) -> bool:
-    """The API answers and has seen a worker (so a submitted run will start)."""
+def _ready(base_url: str, worker: bool) -> bool:
+    """The API answers and (if one was started) has seen a worker, so a submitted run will start."""
     try:
         health = httpx.get(f"{base_url}/healthz", timeout=2)
     except httpx.HTTPError:
         return False
-    return health.status_code == 200 and bool(health.json().get("workers"))
+    return not worker or (health.status_code == 200 and bool(health.json().get("workers")))
 
 
-def start_server(root: Path) -> Server:
+def start_server(root: Path, *, worker: bool = True, **settings_overrides: Any) -> Server:
     """`stagewise serve` on embedded SQLite under `root`, on a free port, as a user starts it."""
     port = _free_port()
-    settings = Settings(data_dir=root / "data", port=port, device="cpu", heartbeat_interval_s=1.0)
+    settings = Settings(data_dir=root / "data", port=port, device="cpu", heartbeat_interval_s=1.0, **settings_overrides)
     log = root / "serve.log"
     process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("stagewise")), "serve"], env=child_environment(settings),
-        stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+        [str(Path(sys.executable).with_name("stagewise")), "serve", "--worker" if worker else "--no-worker"],
+        env=child_environment(settings), stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     server = Server(f"http://127.0.0.1:{port}", httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60),
                     process, log)  # fmt: skip
-    wait_for(lambda: process.poll() is not None or _ready(server.base_url), timeout=120, what="server and worker")
+    wait_for(lambda: process.poll() is not None or _ready(server.base_url, worker), timeout=120,
+             what="server and worker")  # fmt: skip
     if process.poll() is not None:
         pytest.fail(f"stagewise serve exited: {log.read_text()[-3000:]}")
     return server

@@ -50,6 +50,12 @@ def test_environment_builds_settings_for_postgres_and_redis(service: str) -> Non
     assert settings.broker_url == "redis://redis:6379/0"
 
 
+def test_only_the_api_gets_the_first_admins_password() -> None:
+    assert ("STAGEWISE_ADMIN_PASSWORD" in environment("api"), "STAGEWISE_ADMIN_PASSWORD" in environment("worker")) == (
+        True, False,
+    )  # fmt: skip
+
+
 def test_api_and_worker_share_the_data_volume() -> None:
     for service in ("api", "worker"):
         assert "data:/data" in COMPOSE["services"][service]["volumes"]
