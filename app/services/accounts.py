@@ -12,9 +12,11 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from app.db import write_transaction
 from app.db.types import utcnow
 from app.models import ApiToken, LoginAttempt, LoginSession, User
 from app.schemas.accounts import LOCAL_USER, Principal, TokenCreated, TokenRead, UserRead, check_user_name
@@ -46,6 +48,7 @@ def create_user(*, db: Session, name: str, password: str | None, admin: bool = F
         check_user_name(name)
     except ValueError as exc:
         raise InvalidInput.at(("name",), str(exc)) from exc
+    write_transaction(db)
     if db.scalar(select(User.id).where(User.name == name)) is not None:
         raise InvalidInput.at(("name",), f"user {name!r} exists already")
     user = User(name=name, password_hash=_hash(password), is_admin=admin, disabled=False)
@@ -56,6 +59,7 @@ def create_user(*, db: Session, name: str, password: str | None, admin: bool = F
 
 def set_password(*, db: Session, name: str, password: str) -> None:
     """Replace a user's password and end their dashboard sessions."""
+    write_transaction(db)
     user = _user(db, name)
     user.password_hash = _hash(password)
     db.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
@@ -64,6 +68,7 @@ def set_password(*, db: Session, name: str, password: str) -> None:
 
 def set_disabled(*, db: Session, name: str, disabled: bool) -> None:
     """A disabled user can neither log in nor use tokens; their runs stay."""
+    write_transaction(db)
     user = _user(db, name)
     user.disabled = disabled
     db.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
@@ -87,6 +92,7 @@ def has_login_accounts(*, db: Session) -> bool:
 
 def ensure_admin(*, db: Session, name: str, password: str) -> bool:
     """Create admin `name` unless a login account exists already (first start of a server)."""
+    write_transaction(db)
     if has_login_accounts(db=db):
         return False
     create_user(db=db, name=name, password=password, admin=True)
@@ -96,6 +102,10 @@ def ensure_admin(*, db: Session, name: str, password: str) -> bool:
 def local_principal(*, db: Session) -> Principal:
     """The one user of the no-login mode, created on first use (an admin: it is the machine's owner)."""
     user = db.scalar(select(User).where(User.name == LOCAL_USER))
+    if user is None:
+        db.rollback()
+        write_transaction(db)
+        user = db.scalar(select(User).where(User.name == LOCAL_USER))
     if user is None:
         user = User(name=LOCAL_USER, password_hash=None, is_admin=True, disabled=False)
         db.add(user)
@@ -128,6 +138,7 @@ def log_in(*, db: Session, settings: Settings, name: str, password: str, client:
         TooManyAttempts: this name or address failed too often in the window (before checking).
         LoginRefused: wrong name or password, or a disabled user (one message for all).
     """
+    write_transaction(db)
     _check_rate(db=db, settings=settings, name=name, client=client)
     user = db.scalar(select(User).where(User.name == name))
     if not _password_matches(user, password) or user is None or user.disabled:
@@ -177,6 +188,8 @@ def session_principal(*, db: Session, secret: str) -> Principal | None:
 
 
 def log_out(*, db: Session, secret: str) -> None:
+    """End a dashboard session: its cookie stops working at once."""
+    write_transaction(db)
     db.execute(delete(LoginSession).where(LoginSession.digest == digest(secret)))
     db.commit()
 
@@ -187,6 +200,7 @@ def log_out(*, db: Session, secret: str) -> None:
 def create_token(*, db: Session, user_id: int, name: str) -> TokenCreated:
     """A new token for `user_id`; the secret is in the answer and nowhere else."""
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    write_transaction(db)
     token = ApiToken(user_id=user_id, name=name, digest=digest(secret), prefix=secret[:10])
     db.add(token)
     db.commit()
@@ -209,6 +223,7 @@ def revoke_token(*, db: Session, principal: Principal, token_id: int) -> TokenRe
     Raises:
         UserNotFound: no such token visible to the caller (404).
     """
+    write_transaction(db)
     token = db.get(ApiToken, token_id)
     if token is None or (token.user_id != principal.user_id and not principal.is_admin):
         raise UserNotFound(f"token {token_id} not found")
@@ -226,12 +241,22 @@ def token_principal(*, db: Session, secret: str) -> Principal | None:
     ).first()  # fmt: skip
     if row is None:
         return None
-    now = utcnow()
+    principal = _principal(row.User, "token", None)
     last = row.ApiToken.last_used_at
-    if last is None or now - last > timedelta(minutes=1):  # one write a minute, not one per request
-        row.ApiToken.last_used_at = now
+    if last is None or utcnow() - last > timedelta(minutes=1):  # one write a minute, not one per request
+        _touch(db, row.ApiToken.id)
+    return principal
+
+
+def _touch(db: Session, token_id: int) -> None:
+    """Record that a token was used; bookkeeping, so a busy database skips it rather than fail the request."""
+    db.rollback()  # end the read: on SQLite a read transaction cannot become a writer once another wrote
+    try:
+        write_transaction(db)
+        db.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow()))
         db.commit()
-    return _principal(row.User, "token", None)
+    except OperationalError:
+        db.rollback()
 
 
 def _principal(user: User, via: str, csrf_token: str | None) -> Principal:
