@@ -10,7 +10,6 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
@@ -24,6 +23,7 @@ from app.db.migrations import upgrade
 from app.pages.account import router as account_page_router
 from app.pages.dataset_upload import router as upload_page_router
 from app.pages.router import router as pages_router
+from app.pages.templating import get_templates
 from app.services.errors import (
     ArtifactNotFound,
     BrokerUnavailable,
@@ -89,17 +89,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _add_api_docs(app: FastAPI) -> None:
-    """/docs: Swagger UI from the installed swagger-ui-bundle package (no CDN)."""
-    import swagger_ui_bundle
+    """/docs: Swagger UI 5 (OpenAPI 3.1) from the installed fastapi-offline package (no CDN)."""
+    import fastapi_offline
 
-    app.mount("/docs/assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")
+    assets = Path(fastapi_offline.__file__).parent / "static"
+    app.mount("/docs/assets", StaticFiles(directory=assets), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)
-    async def api_docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json", title="Stagewise API", swagger_favicon_url="/docs/assets/favicon-32x32.png",
-            swagger_js_url="/docs/assets/swagger-ui-bundle.js", swagger_css_url="/docs/assets/swagger-ui.css",
-        )  # fmt: skip
+    async def api_docs(request: Request) -> HTMLResponse:
+        return get_templates().TemplateResponse(request, "api_docs.html", {})
 
 
 @contextlib.asynccontextmanager

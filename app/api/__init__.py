@@ -1,10 +1,13 @@
 """The REST API: thin routers that parse, call a service and return a schema."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
+from fastapi.security import HTTPBearer
 
 from app.api import accounts, catalog, compare, health, plan, runs, uploads
 
-router = APIRouter()
+# Checked by app.api.guard.AuthGate; declared here so that /docs offers "Authorize".
+BEARER = HTTPBearer(auto_error=False, description="an API token: `stagewise tokens create USER` or the account page")
+router = APIRouter(dependencies=[Depends(BEARER)])
 router.include_router(runs.router, prefix="/api")
 router.include_router(compare.router, prefix="/api")
 router.include_router(catalog.router, prefix="/api")

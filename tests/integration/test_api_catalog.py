@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -107,3 +108,10 @@ def test_healthz_with_broker_down_is_503(broker_down: tuple[TestClient, Settings
     response = client.get("/healthz")
     assert (response.status_code, response.json()["database"], response.json()["broker"][:5]) == (503, "ok", "error")
 
+
+
+def test_api_docs_page_loads_its_assets_from_this_server_not_a_cdn(client: TestClient) -> None:
+    page = client.get("/docs").text
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page) + re.findall(r'url: "([^"]+)"', page)
+    assert sources and all(url.startswith("/") for url in sources), sources
+    assert all(client.get(url).status_code == 200 for url in sources)
