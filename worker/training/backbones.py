@@ -17,6 +17,7 @@ from torch import nn
 
 from app.schemas.catalog import BACKBONES, BackboneSpec
 from app.schemas.train_config import TrainConfig
+from worker.training.checkpoints import load_tensors
 from worker.training.errors import CheckpointMismatch, TrainingError, WeightsUnavailable
 
 # Wrappers add these to every key: DistributedDataParallel ("module.") and torch.compile
@@ -177,19 +178,37 @@ def build_model(
 
 def _imagenet_state_dict(backbone: str, weights_dir: Path | None, allow_download: bool) -> dict[str, torch.Tensor]:
     file_name, url = imagenet_weights_file(backbone)
-    folder = weights_dir if weights_dir is not None else Path(torch.hub.get_dir()) / "checkpoints"
+    folder = weights_dir if weights_dir is not None else _hub_folder()
     path = folder / file_name
     if path.is_file():
         return _torch_load(path)
     if allow_download:
-        state: dict[str, torch.Tensor] = torchvision.models.get_model_weights(backbone).DEFAULT.get_state_dict(
-            progress=True
-        )
-        return state
+        return _torch_load(_download(url, _hub_folder() / file_name))
     raise WeightsUnavailable(
         f"ImageNet weights for {backbone} are not on this machine: download {file_name} from {url} "
         f"and place it in {folder}, or allow downloading, or train with weights: none"
     )
+
+
+def _hub_folder() -> Path:
+    """Where torch hub (and torchvision) keep downloaded weights."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def _download(url: str, path: Path) -> Path:
+    """`path`, fetched from `url` unless already there, its SHA-256 checked against the name's hash.
+
+    Not torchvision's `get_state_dict`: that reads whatever file sits in the hub folder with
+    `weights_only=False`, so a file planted there would run code when a run asks for downloads.
+    """
+    if not path.is_file():
+        found = torch.hub.HASH_REGEX.search(path.name)  # resnet18-f37072fd.pth: a prefix of its SHA-256
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.hub.download_url_to_file(url, str(path), hash_prefix=found.group(1) if found else None)
+        except (OSError, RuntimeError) as error:  # URLError is an OSError; a hash mismatch a RuntimeError
+            raise WeightsUnavailable(f"could not download {url} to {path.parent}: {error}") from error
+    return path
 
 
 def _checkpoint_path(relative: str, data_root: Path) -> Path:
@@ -204,13 +223,7 @@ def _checkpoint_path(relative: str, data_root: Path) -> Path:
 
 
 def _torch_load(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # any unpickling failure means: not a plain weights file
-        raise TrainingError(
-            f"cannot read {path} as weights: {error}. Only files of tensors are accepted "
-            "(torch.save of a state dict, or .safetensors)"
-        ) from error
+    loaded = load_tensors(path, what="weights")
     if not isinstance(loaded, Mapping):
         raise TrainingError(f"{path} holds a {type(loaded).__name__}, not a state dict")
     return dict(loaded)

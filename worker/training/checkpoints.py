@@ -9,6 +9,8 @@ works. `best.pt` holds the model at the best validation epoch.
 from __future__ import annotations
 
 import os
+import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,8 @@ import torch
 from worker.training.errors import TrainingError
 
 FORMAT_VERSION = 1
+# How torch's weights-only unpickler names the global it refused ("GLOBAL posix.system whose…").
+_REFUSED_GLOBAL = re.compile(r"GLOBAL (\S+)")
 
 
 def save_atomic(payload: dict[str, Any], path: Path) -> None:
@@ -26,12 +30,43 @@ def save_atomic(payload: dict[str, Any], path: Path) -> None:
     os.replace(tmp, path)
 
 
-def load_trusted_format(path: Path) -> dict[str, Any]:
-    """Read a checkpoint with `weights_only=True`: tensors and plain containers, no code."""
+def load_tensors(path: Path, *, what: str) -> Any:
+    """`torch.load` with `weights_only=True`: tensors and plain containers, never code.
+
+    A pickle can name any importable callable (`os.system`, `exec`) and call it while it
+    loads, so every `.pt`/`.pth` file goes through torch's weights-only unpickler. Torch's
+    own refusal is a page that suggests retrying with `weights_only=False` or allow-listing
+    the callable: advice a user must never get about a file that tried to run code, so it
+    becomes one sentence naming the file and what it tried to load.
+
+    Args:
+        path: the file.
+        what: what the file is meant to be ("checkpoint", "weights"), for the message.
+
+    Raises:
+        TrainingError: the file holds anything but tensors and plain containers, or is not a
+            complete torch.save file.
+    """
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises UnpicklingError/RuntimeError variants
-        raise TrainingError(f"cannot read checkpoint {path}: {exc}") from exc
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        refused = _REFUSED_GLOBAL.search(str(error))
+        found = f"it would import {refused.group(1)}" if refused else "it holds more than tensors"
+        raise TrainingError(
+            f"cannot read {what} {path}: refused, {found}. Such a file may hold only tensors and plain "
+            "containers, since unpickling anything else can run code: re-save it with "
+            "torch.save(model.state_dict(), path) or as .safetensors"
+        ) from error
+    except Exception as error:  # a truncated zip, a foreign format: torch raises KeyError, RuntimeError…
+        raise TrainingError(
+            f"cannot read {what} {path}: not a complete torch.save file ({type(error).__name__}); "
+            "copy it again or re-save it"
+        ) from error
+
+
+def load_trusted_format(path: Path) -> dict[str, Any]:
+    """Read a checkpoint of ours (see `load_tensors`); it must have a `"model"` entry."""
+    payload = load_tensors(path, what="checkpoint")
     if not isinstance(payload, dict) or "model" not in payload:
         raise TrainingError(f"{path} is not a Stagewise checkpoint (no 'model' entry)")
     return payload
