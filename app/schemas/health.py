@@ -21,4 +21,5 @@ class HealthRead(BaseModel):
     status: Literal["ok", "unavailable"]
     database: str
     broker: str
-    workers: list[WorkerRead]
+    worker_count: int
+    workers: list[WorkerRead]  # empty on a server with accounts: see GET /api/workers

@@ -44,16 +44,22 @@ def live_workers(*, db: Session, settings: Settings) -> list[WorkerRead]:
     ]
 
 
-def health(*, db: Session, celery: Celery, settings: Settings) -> HealthRead:
-    """Whether the database and the broker answer, and which workers are alive."""
+def health(*, db: Session, celery: Celery, settings: Settings, detail: bool) -> HealthRead:
+    """Whether the database and the broker answer, and how many workers are alive.
+
+    With `detail` off (a server with accounts: /healthz answers anyone) errors say only
+    "error" and workers are counted, not listed: host names, pids and connection errors
+    are for logged-in users (GET /api/workers).
+    """
     database = _check(lambda: db.execute(text("SELECT 1")).scalar_one())
     broker = _check(lambda: _ping_broker(celery, settings))
     workers = live_workers(db=db, settings=settings) if database == "ok" else []
     return HealthRead(
         status="ok" if database == broker == "ok" else "unavailable",
-        database=database,
-        broker=broker,
-        workers=workers,
+        database=database if detail or database == "ok" else "error",
+        broker=broker if detail or broker == "ok" else "error",
+        worker_count=len(workers),
+        workers=workers if detail else [],
     )
 
 

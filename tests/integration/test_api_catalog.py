@@ -113,5 +113,13 @@ def test_healthz_with_broker_down_is_503(broker_down: tuple[TestClient, Settings
 def test_api_docs_page_loads_its_assets_from_this_server_not_a_cdn(client: TestClient) -> None:
     page = client.get("/docs").text
     sources = re.findall(r'(?:src|href)="([^"]+)"', page) + re.findall(r'url: "([^"]+)"', page)
+    sources = [url for url in sources if url != "data:,"]  # the empty favicon
     assert sources and all(url.startswith("/") for url in sources), sources
     assert all(client.get(url).status_code == 200 for url in sources)
+
+
+def test_healthz_with_accounts_counts_workers_but_names_no_host(settings: Settings) -> None:
+    accounts_on = settings.model_copy(update={"auth": "accounts"})
+    with TestClient(create_app(accounts_on)) as client:
+        body = client.get("/healthz").json()
+    assert (body["status"], body["worker_count"], body["workers"]) == ("ok", 0, [])
