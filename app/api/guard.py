@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -44,6 +45,7 @@ PUBLIC_PATHS = ("/healthz", "/login")
 PUBLIC_PREFIXES = ("/static/",)
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 MAX_FORM_PREFIX = 64 * 1024  # bytes read to find a multipart form's first field
+HOST_HEADER = re.compile(r"(?P<name>\[[0-9a-f:.]+\]|[^:\[\]]*)(?::\d+)?")  # name, then an optional numeric port
 
 
 class Refused(Exception):
@@ -122,7 +124,7 @@ class AuthGate:
             return receive
         _check_origin(headers)
         expected = who.csrf_token
-        sent, receive = await _sent_token(headers, receive)
+        sent, receive = await _sent_token(headers, receive, max_form=self.settings.max_body_bytes)
         if not expected or not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
             raise Refused(403, "CSRF token missing or wrong: reload the page and try again")
         return receive
@@ -152,13 +154,20 @@ def _check_origin(headers: Headers) -> None:
         raise Refused(403, "cross-origin request refused: the Origin is not this server")
 
 
-async def _sent_token(headers: Headers, receive: Receive) -> tuple[str | None, Receive]:
-    """The CSRF token from the header or the form, and a `receive` that replays what was read."""
+async def _sent_token(headers: Headers, receive: Receive, *, max_form: int) -> tuple[str | None, Receive]:
+    """The CSRF token from the header or the form, and a `receive` that replays what was read.
+
+    A url-encoded form is read whole (its token may come last), so it may not pass
+    `max_form` bytes: the upload paths accept far larger bodies, which must not be
+    buffered here.
+    """
     if CSRF_HEADER in headers:
         return headers[CSRF_HEADER], receive
     kind = headers.get("content-type", "")
     if kind.startswith("application/x-www-form-urlencoded"):
-        body, more = await _read(receive, limit=None)
+        body, more = await _read(receive, limit=max_form)
+        if more or len(body) > max_form:
+            raise Refused(413, f"form larger than {max_form} bytes: send files as multipart/form-data")
         return parse_qs(body.decode("latin-1")).get(CSRF_FIELD, [None])[0], _replay(body, more, receive)
     if kind.startswith("multipart/form-data"):
         body, more = await _read(receive, limit=MAX_FORM_PREFIX)
@@ -223,10 +232,12 @@ def _cookies(headers: Headers) -> dict[str, str]:
 
 
 def _host_name(host: str) -> str:
-    """The Host header without its port ("[::1]:8000" → "[::1]", "a:80" → "a")."""
-    if host.startswith("["):
-        return host.split("]")[0] + "]"
-    return host.rsplit(":", 1)[0].lower() if ":" in host else host.lower()
+    """The Host header without its port ("[::1]:8000" → "[::1]", "a:80" → "a"); "" if malformed.
+
+    Strict, so that "[::1]evil.example" or "127.0.0.1:evil" cannot pass for a loopback name.
+    """
+    match = HOST_HEADER.fullmatch(host.lower())
+    return match.group("name") if match else ""
 
 
 def _login_required(scope: Scope) -> Refused:
@@ -266,5 +277,3 @@ async def _answer(scope: Scope, send: Send, refused: Refused) -> None:
     headers += [(k.lower().encode(), v.encode()) for k, v in refused.headers.items()]
     await send({"type": "http.response.start", "status": refused.status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
-
-

@@ -134,17 +134,26 @@ def _user(db: Session, name: str) -> User:
 def log_in(*, db: Session, settings: Settings, name: str, password: str, client: str) -> tuple[str, Principal]:
     """Check a password and open a session: (the cookie's secret, who logged in).
 
+    The attempt counts as failed from before its password is checked until it succeeds:
+    parallel guesses (argon2 takes a while) would otherwise all pass the rate check first.
+
     Raises:
         TooManyAttempts: this name or address failed too often in the window (before checking).
         LoginRefused: wrong name or password, or a disabled user (one message for all).
     """
+    attempt = _count_attempt(db, name=name, client=client)
     write_transaction(db)
-    _check_rate(db=db, settings=settings, name=name, client=client)
+    try:
+        _check_rate(db=db, settings=settings, name=name, client=client)
+    except TooManyAttempts:
+        db.execute(delete(LoginAttempt).where(LoginAttempt.id == attempt))  # refused unchecked: not a guess
+        db.commit()
+        raise
     user = db.scalar(select(User).where(User.name == name))
     if not _password_matches(user, password) or user is None or user.disabled:
-        db.add(LoginAttempt(name=name[:64], client=client[:64]))
-        db.commit()
-        raise LoginRefused("wrong user name or password")
+        db.rollback()
+        raise LoginRefused("wrong user name or password")  # the attempt stays, as a failure
+    db.execute(delete(LoginAttempt).where(LoginAttempt.id == attempt))
     secret = secrets.token_urlsafe(32)
     session = LoginSession(
         user_id=user.id, digest=digest(secret), csrf_token=secrets.token_urlsafe(32),
@@ -164,13 +173,25 @@ def _password_matches(user: User | None, password: str) -> bool:
         return False
 
 
+def _count_attempt(db: Session, *, name: str, client: str) -> int:
+    """Record a login attempt in its own transaction, so that parallel attempts see it; its id."""
+    write_transaction(db)
+    attempt = LoginAttempt(name=name[:64], client=client[:64])
+    db.add(attempt)
+    db.flush()
+    attempt_id = attempt.id
+    db.commit()
+    return attempt_id
+
+
 def _check_rate(*, db: Session, settings: Settings, name: str, client: str) -> None:
+    """Refuse when this name or address has more attempts in the window than allowed (this one included)."""
     since = utcnow() - timedelta(seconds=settings.login_window_s)
-    failures = db.scalar(
+    attempts = db.scalar(
         select(func.count()).select_from(LoginAttempt)
         .where(LoginAttempt.at >= since, or_(LoginAttempt.name == name[:64], LoginAttempt.client == client[:64]))
     ) or 0  # fmt: skip
-    if failures >= settings.login_max_failures:
+    if attempts > settings.login_max_failures:
         minutes = max(1, round(settings.login_window_s / 60))
         raise TooManyAttempts(
             f"too many failed logins for this user or address: try again in up to {minutes} min",

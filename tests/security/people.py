@@ -1,0 +1,107 @@
+"""Users of the security tests: account rows, their API tokens, and in-process clients.
+
+Rows are made through the accounts service (as `stagewise users create` does), so the
+tests see what a real server sees: argon2 hashes, token digests, owners of runs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from integration_fixtures import add_epochs, make_run
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.db import Database
+from app.db.types import utcnow
+from app.models import Run, RunStatus
+from app.services import accounts
+from app.services.runs import TEST_REPORT_FILE
+from app.settings import Settings
+
+PASSWORD = "correct horse battery"
+BASE_URL = "http://testserver"  # TestClient's; the Host a same-origin browser would name
+CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]*)">')
+
+
+@dataclass(frozen=True)
+class Person:
+    """A user and one of their API tokens (`token`: the secret, as the user holds it)."""
+
+    id: int
+    name: str
+    token: str
+    token_id: int
+
+    @property
+    def bearer(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def with_accounts(settings: Settings, **more: object) -> Settings:
+    """`settings` with logins required (`accounts_required` follows `auth`)."""
+    return settings.model_copy(update={"auth": "accounts", **more})
+
+
+@contextmanager
+def rows(settings: Settings) -> Iterator[Session]:
+    """A session on the test database, for factories and for checking what a request changed."""
+    database = Database.connect(settings.database_url)
+    try:
+        with database.sessions() as db:
+            yield db
+    finally:
+        database.dispose()
+
+
+def add_person(settings: Settings, name: str, *, admin: bool = False, password: str | None = None) -> Person:
+    """A user with one API token; `password` None: no dashboard login (argon2 is slow on purpose)."""
+    with rows(settings) as db:
+        user = accounts.create_user(db=db, name=name, password=password, admin=admin)
+        token = accounts.create_token(db=db, user_id=user.id, name="tests")
+    return Person(id=user.id, name=name, token=token.token, token_id=token.id)
+
+
+def finished_run(settings: Settings, owner: Person) -> int:
+    """A succeeded run of `owner` with everything a reader can fetch: an epoch, checkpoints, a test report."""
+    with rows(settings) as db:
+        run = make_run(db, owner_id=owner.id, status=RunStatus.succeeded, started_at=utcnow(), finished_at=utcnow())
+        add_epochs(db, run, 1)
+        run_id = run.id
+    folder = settings.runs_dir / str(run_id)
+    folder.mkdir(parents=True)
+    (folder / "best.pt").write_bytes(b"a checkpoint")
+    (folder / "checkpoint.pt").write_bytes(b"the last checkpoint")
+    report = {"model": "best", "epoch": 0, "accuracy": 0.5, "class_names": ["a", "b"], "confusion": [[1, 1], [1, 1]]}
+    (folder / TEST_REPORT_FILE).write_text(json.dumps(report))
+    return run_id
+
+
+def run_count(settings: Settings) -> int:
+    with rows(settings) as db:
+        return db.scalar(select(func.count()).select_from(Run)) or 0
+
+
+def browser(app: FastAPI) -> TestClient:
+    """An in-process client that does not follow redirects (a test reads each Location)."""
+    return TestClient(app, base_url=BASE_URL, follow_redirects=False)
+
+
+def log_in(client: TestClient, name: str, password: str = PASSWORD) -> str:
+    """Log `client` in (the session cookie stays in its jar); the page's CSRF token."""
+    response = client.post("/login", data={"name": name, "password": password, "next": "/account"})
+    assert response.status_code == 303, response.text
+    return csrf_of(client.get("/account").text)
+
+
+def csrf_of(page: str) -> str:
+    """The CSRF token a page hands its forms and scripts (`<meta name="csrf-token">`)."""
+    found = CSRF_META.search(page)
+    assert found is not None and found.group(1), "the page carries no CSRF token"
+    return found.group(1)
