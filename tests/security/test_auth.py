@@ -14,6 +14,7 @@ import hashlib
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -43,11 +44,13 @@ MOUNT_METHODS = ("GET", "HEAD")  # what StaticFiles serves
 # --- every route ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, repr=False)
 class Endpoint:
     """One (route, method) of the app, with a concrete URL that reaches it."""
 
-    def __init__(self, route: str, method: str, url: str) -> None:
-        self.route, self.method, self.url = route, method, url
+    route: str
+    method: str
+    url: str
 
     def __repr__(self) -> str:
         return f"{self.method} {self.url}"
@@ -63,8 +66,8 @@ def endpoints(app: FastAPI, params: dict[str, int]) -> list[Endpoint]:
     for context in iter_route_contexts(app.routes):
         route = context.original_route
         if isinstance(route, Mount):
-            url = route.path + "/" + _a_file_in(route)
-            found += [Endpoint(route.path, method, url) for method in MOUNT_METHODS]
+            url = f"{context.path}/{_a_file_in(route)}"
+            found += [Endpoint(context.path, method, url) for method in MOUNT_METHODS]
         elif isinstance(route, (APIRoute, Route)):
             names = set(route.param_convertors)
             missing = names - set(params)
@@ -170,6 +173,16 @@ def test_a_valid_token_reaches_every_route_it_reads(client: TestClient, routes: 
 def test_unknown_paths_are_behind_the_gate_too(client: TestClient) -> None:
     assert client.get("/api/nothing-here").status_code == 401
     assert client.get("/nothing-here").headers["location"] == "/login?next=%2Fnothing-here"
+
+
+def test_the_public_static_prefix_leads_nowhere_else(client: TestClient) -> None:
+    for path in (
+        "/static/%2e%2e/api/runs",
+        "/static/..%2f..%2fapp/settings.py",
+        "/static/%2e%2e/%2e%2e/app/settings.py",
+    ):
+        response = client.get(path)
+        assert response.status_code == 404 and "Settings" not in response.text, path
 
 
 def test_a_route_added_later_is_guarded_without_declaring_anything(app: FastAPI) -> None:

@@ -12,6 +12,7 @@ Every refusal is checked to have changed nothing.
 from __future__ import annotations
 
 import io
+import zipfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 from integration_fixtures import TINY, local_client, make_run
 from people import BASE_URL, PASSWORD, Person, add_person, browser, csrf_of, log_in, rows, run_count, with_accounts
+from PIL import Image
 
 from app.main import create_app
 from app.models import Run, RunStatus
@@ -124,29 +126,46 @@ def test_the_forms_on_a_page_carry_the_sessions_token(client: TestClient, csrf: 
     assert f'name="csrf_token" value="{csrf}"' in page and csrf_of(page) == csrf
 
 
+def dataset_zip() -> bytes:
+    """A valid upload: two class folders of one small PNG each."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, colour in (("cats", (200, 30, 30)), ("dogs", (30, 30, 200))):
+            image = io.BytesIO()
+            Image.new("RGB", (16, 16), colour).save(image, format="PNG")
+            archive.writestr(f"{name}/0.png", image.getvalue())
+    return out.getvalue()
+
+
 def multipart(first: str, fields: dict[str, str]) -> tuple[bytes, str]:
-    """A multipart body whose first part is field `first`, then the rest and a file (as a browser orders them)."""
+    """A multipart body: field `first`, the other fields, then the archive (a browser keeps form order)."""
     boundary = "----stagewise-test"
     order = [first, *[name for name in fields if name != first]]
     parts = [
         f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{fields[name]}\r\n' for name in order
     ]
-    archive = f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="d.zip"\r\n\r\nnot a zip\r\n'
-    body = ("".join(parts) + archive + f"--{boundary}--\r\n").encode()
+    head = f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="d.zip"\r\n\r\n'
+    body = "".join(parts).encode() + head.encode() + dataset_zip() + f"\r\n--{boundary}--\r\n".encode()
     return body, f"multipart/form-data; boundary={boundary}"
 
 
+def uploaded(settings: Settings) -> bool:
+    return (settings.data_dir / "uploads" / "pets").exists()
+
+
 @pytest.mark.parametrize(("first", "passes"), [("csrf_token", True), ("name", False)])
-def test_an_upload_form_must_send_the_token_first(client: TestClient, csrf: str, first: str, passes: bool) -> None:
+def test_an_upload_form_must_send_the_token_first(
+    client: TestClient, csrf: str, accounts_settings: Settings, first: str, passes: bool
+) -> None:
     body, kind = multipart(first, {"csrf_token": csrf, "name": "pets"})
     response = client.post("/datasets/upload", content=body, headers={"Content-Type": kind})
-    # Past the gate, the (not a zip) archive is refused by the upload itself: 422.
-    assert response.status_code == (422 if passes else 403), response.text[:200]
+    assert (response.status_code, uploaded(accounts_settings)) == ((201, True) if passes else (403, False))
 
 
-def test_an_upload_form_without_the_token_is_403(client: TestClient, csrf: str) -> None:
-    response = client.post("/datasets/upload", data={"name": "pets"}, files={"file": ("d.zip", io.BytesIO(b"x"), "x")})
-    assert response.status_code == 403
+def test_an_upload_form_without_the_token_is_403(client: TestClient, csrf: str, accounts_settings: Settings) -> None:
+    files = {"file": ("d.zip", io.BytesIO(dataset_zip()), "application/zip")}
+    assert client.post("/datasets/upload", data={"name": "pets"}, files=files).status_code == 403
+    assert not uploaded(accounts_settings)
 
 
 def test_the_gate_does_not_buffer_a_huge_form_to_find_its_token(
@@ -216,6 +235,13 @@ def test_a_rebinding_host_is_400_and_changes_nothing(local: TestClient, settings
 )
 def test_only_loopback_host_names_are_served(local: TestClient, host: str) -> None:
     assert local.get("/api/runs", headers={"Host": host}).status_code == 400
+
+
+def test_with_accounts_allowed_hosts_limits_the_host_served(accounts_settings: Settings, walker: Person) -> None:
+    only = accounts_settings.model_copy(update={"allowed_hosts": ["stagewise.lab.example"]})
+    with TestClient(create_app(only), base_url="http://stagewise.lab.example") as client:
+        assert client.get("/api/me", headers=walker.bearer).status_code == 200
+        assert client.get("/api/me", headers={**walker.bearer, "Host": "evil.example"}).status_code == 400
 
 
 def test_a_remote_client_is_403(settings: Settings) -> None:

@@ -9,6 +9,7 @@ ceilings on epochs, batch size and image size, named in the 422 so the user can 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
@@ -194,6 +195,16 @@ def test_the_third_active_run_is_429_naming_the_setting(
         assert client.post("/api/runs", json={"config": TINY}, headers=alice.bearer).status_code == 201
     response = client.post("/api/runs", json={"config": TINY}, headers=alice.bearer)
     assert response.status_code == 429 and "STAGEWISE_MAX_ACTIVE_RUNS_PER_USER=2" in response.json()["detail"]
+    assert run_count(accounts_settings) == 2
+
+
+def test_parallel_submits_cannot_pass_the_quota(client: TestClient, alice: Person, accounts_settings: Settings) -> None:
+    def submit(_: int) -> int:
+        return client.post("/api/runs", json={"config": TINY}, headers=alice.bearer).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = sorted(pool.map(submit, range(8)))
+    assert codes == [201, 201] + [429] * 6
     assert run_count(accounts_settings) == 2
 
 
