@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     allowed_hosts: list[str] = Field(
         default=[], description="Host headers the API answers with accounts on (empty: any; no-login: loopback only)"
     )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1", description="proxies whose X-Forwarded-For/-Proto `serve` trusts (comma-separated, or *)"
+    )
     cookie_secure: bool | None = Field(default=None, description="Secure cookies (default: when the request is https)")
     session_hours: float = Field(default=72.0, gt=0, description="how long a dashboard login lasts")
     login_max_failures: int = Field(default=5, ge=1, description="failed logins per name or address in the window")

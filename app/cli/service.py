@@ -41,7 +41,10 @@ def serve(
     typer.echo(f"Stagewise is running at http://{_display_host(settings.host)}:{settings.port}/  (Ctrl-C stops)")
     typer.echo("accounts: log in at /login" if settings.accounts_required else "no login: this machine only")
     try:
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+        uvicorn.run(
+            create_app(settings), host=settings.host, port=settings.port, log_level="info",
+            proxy_headers=True, forwarded_allow_ips=settings.forwarded_allow_ips,
+        )  # fmt: skip
     finally:
         if child is not None:
             _stop_worker(child)

@@ -52,7 +52,11 @@ class LoginSession(Base):
 
 
 class LoginAttempt(Base):
-    """One failed login, counted by user name and by client address for the rate limit."""
+    """One login attempt, counted by user name and by client address for the rate limit.
+
+    Recorded before the password is checked (so parallel guesses cannot slip under the
+    limit) and removed when the login succeeds: what remains are the failures.
+    """
 
     __tablename__ = "login_attempts"
     __table_args__ = (

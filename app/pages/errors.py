@@ -59,6 +59,7 @@ def html_errors(route: Callable[P, R]) -> Callable[P, R | HTMLResponse]:
 def safe_next(target: str, default: str) -> str:
     """Where to go after a button: a path on this site only, never another host."""
     parts = urlsplit(target)
-    if not target.startswith("/") or target.startswith("//") or parts.scheme or parts.netloc:
+    # Browsers read "/\evil.example" as "//evil.example": no backslash at all.
+    if not target.startswith("/") or target.startswith("//") or "\\" in target or parts.scheme or parts.netloc:
         return default
     return target

@@ -29,6 +29,7 @@ from people import PASSWORD, Person, add_person, browser, csrf_of, finished_run,
 from sqlalchemy import select, update
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocketDisconnect
 
 from app.db.types import utcnow
 from app.main import create_app
@@ -173,6 +174,12 @@ def test_a_valid_token_reaches_every_route_it_reads(client: TestClient, routes: 
 def test_unknown_paths_are_behind_the_gate_too(client: TestClient) -> None:
     assert client.get("/api/nothing-here").status_code == 401
     assert client.get("/nothing-here").headers["location"] == "/login?next=%2Fnothing-here"
+
+
+def test_a_websocket_is_refused_by_the_gate(client: TestClient) -> None:
+    with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect("/api/runs"):
+        pass
+    assert refused.value.code == 1008
 
 
 def test_the_public_static_prefix_leads_nowhere_else(client: TestClient) -> None:
