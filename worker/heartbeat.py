@@ -1,15 +1,16 @@
 """Background threads that keep the database told who is alive.
 
 `RunWatch` runs beside `fit` in the process that trains: it beats the run's heartbeat,
-and turns a pending cancel (or a lost claim) into `should_stop() -> True`, so `fit`
-polls a flag instead of the database on every step. `WorkerBeat` runs in the worker's
-main process: it records the worker for /healthz and sweeps runs whose worker died.
+and turns a pending cancel into `should_stop() -> True` (a lost claim into `RunLost`),
+so `fit` polls a flag instead of the database on every step. `WorkerBeat` runs in the
+worker's main process: it records the worker for /healthz and sweeps runs whose worker died.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Self
 
 from celery import Celery
@@ -22,12 +23,23 @@ from app.settings import Settings
 log = logging.getLogger(__name__)
 
 
-class RunWatch:
-    """Heartbeat and stop flag of one claimed run; use as a context manager around `fit`."""
+class RunLost(Exception):
+    """This attempt no longer owns its run (swept, taken over, finished): it must write nothing more."""
 
-    def __init__(self, database: Database, claim: Claim, interval_s: float) -> None:
-        self.database, self.claim, self.interval_s = database, claim, interval_s
+
+class RunWatch:
+    """Heartbeat and stop flag of one claimed run; use as a context manager around `fit`.
+
+    Ownership is a lease: a beat the database accepted holds it for `lease_s` (the
+    heartbeat timeout, after which the sweeper may hand the run on). A process that was
+    frozen past its lease (SIGSTOP, a suspended VM) asks the database before its next
+    step instead of training on, and writing files, for a run that is no longer its own.
+    """
+
+    def __init__(self, database: Database, claim: Claim, *, interval_s: float, lease_s: float) -> None:
+        self.database, self.claim, self.interval_s, self.lease_s = database, claim, interval_s, lease_s
         self.lost = False  # another attempt owns the run now: write nothing more
+        self._confirmed = time.monotonic()  # when the last accepted beat was sent (the claim counts as one)
         self._stop = threading.Event()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"run-{claim.run_id}-watch", daemon=True)
@@ -41,7 +53,17 @@ class RunWatch:
         self._thread.join(timeout=self.interval_s + 5)
 
     def should_stop(self) -> bool:
-        """What `fit` polls between steps: cancelled, or no longer ours."""
+        """What `fit` polls between steps: True once a cancel is pending.
+
+        Raises:
+            RunLost: the run is no longer ours. Raised, not returned, because `fit` that
+                stops normally still writes a summary and a test report into the run
+                folder, which now belongs to another attempt.
+        """
+        if not self.lost and time.monotonic() - self._confirmed > self.lease_s:
+            self._beat_or_give_up()
+        if self.lost:
+            raise RunLost(f"run {self.claim.run_id} is no longer owned by attempt {self.claim.attempt}")
         return self._stop.is_set()
 
     def lose(self) -> None:
@@ -52,15 +74,29 @@ class RunWatch:
     def _loop(self) -> None:
         while not self._done.wait(self.interval_s):
             try:
-                with self.database.sessions() as db:
-                    beat = heartbeat(db=db, run_id=self.claim.run_id, attempt=self.claim.attempt)
+                self._beat()
             except Exception:  # the database may come back; if not, the sweeper takes over
                 log.exception("heartbeat of run %s failed", self.claim.run_id)
-                continue
-            if not beat.owned:
-                self.lose()
-            elif beat.cancel_requested:
-                self._stop.set()
+
+    def _beat(self) -> None:
+        sent = time.monotonic()
+        with self.database.sessions() as db:
+            beat = heartbeat(db=db, run_id=self.claim.run_id, attempt=self.claim.attempt)
+        if not beat.owned:
+            self.lose()
+            return
+        self._confirmed = max(self._confirmed, sent)
+        if beat.cancel_requested:
+            self._stop.set()
+
+    def _beat_or_give_up(self) -> None:
+        """The lease ran out: renew it now, or give the run up if the database cannot say."""
+        log.warning("run %s: no heartbeat accepted for %.0f s; checking ownership", self.claim.run_id, self.lease_s)
+        try:
+            self._beat()
+        except Exception:  # unprovable ownership: stop; the sweeper re-queues the run
+            log.exception("run %s: ownership could not be checked; giving the run up", self.claim.run_id)
+            self.lose()
 
 
 class WorkerBeat:

@@ -9,8 +9,11 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import sqlalchemy.exc
 from celery import Celery, Task, shared_task
 
 from app.db import Database
@@ -21,12 +24,18 @@ from app.services.execution import Claim, Worker, claim_run, finish_run
 from app.services.metrics import record_epochs
 from app.settings import Settings, visible_gpus
 from worker.celery_app import TRAIN_TASK
-from worker.heartbeat import RunWatch
+from worker.heartbeat import RunLost, RunWatch
 from worker.training.errors import TrainingError
 from worker.training.runtime import Runtime
 
 log = logging.getLogger(__name__)
 MISSING_RUN_RETRIES = 5
+RECORD_TRIES = 4  # a dropped connection or a failover is worth a few seconds before the run is failed
+RECORD_PAUSE_S = 1.0
+
+
+class EpochsNotRecorded(Exception):
+    """The database refused an epoch's row on every try; the message says which and why."""
 
 
 @dataclass
@@ -73,13 +82,17 @@ def train_run(self: Task, run_id: int) -> str:
 def train_claimed(context: WorkerContext, claim: Claim) -> str:
     """Run `fit` for a claimed run and record the outcome."""
     settings = context.settings
-    with RunWatch(context.database, claim, settings.heartbeat_interval_s) as watch:
+    watch = RunWatch(
+        context.database, claim, interval_s=settings.heartbeat_interval_s, lease_s=settings.heartbeat_timeout_s
+    )
+    with watch:
         # Imported under the watch: loading torch can take longer than a heartbeat timeout.
         from worker.training.loop import fit
 
         def on_epoch(record: EpochRecord) -> None:
             if not _record(context, claim, [record]):
-                watch.lose()
+                watch.lose()  # raised before `fit` checkpoints: the new owner's checkpoint stays
+                raise RunLost(f"run {claim.run_id}: attempt {claim.attempt} lost the run at epoch {record.epoch}")
 
         try:
             result = fit(claim.config, _runtime(settings, claim.run_id), on_epoch=on_epoch, should_stop=watch.should_stop)
@@ -96,9 +109,31 @@ def train_claimed(context: WorkerContext, claim: Claim) -> str:
     return str(status)
 
 
-def _record(context: WorkerContext, claim: Claim, records: list[EpochRecord]) -> bool:
-    with context.database.sessions() as db:
-        return record_epochs(db=db, run_id=claim.run_id, attempt=claim.attempt, records=records)
+def _record(context: WorkerContext, claim: Claim, records: Sequence[EpochRecord]) -> bool:
+    """Store epochs (False: the run is no longer this attempt's), retrying a failed write.
+
+    Each try is one transaction, so a failure leaves nothing half-written to retry over.
+
+    Raises:
+        EpochsNotRecorded: every try failed; `fit` stops before checkpointing the epoch.
+    """
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            with context.database.sessions() as db:
+                return record_epochs(db=db, run_id=claim.run_id, attempt=claim.attempt, records=records)
+        except sqlalchemy.exc.DBAPIError as exc:
+            cause = exc.orig or exc
+            reason = f"{type(cause).__name__}: {str(cause).splitlines()[0]}"
+            if tries == RECORD_TRIES:
+                epochs = ", ".join(str(r.epoch) for r in records)
+                raise EpochsNotRecorded(
+                    f"the database refused to record epoch {epochs} {tries} times ({reason}); "
+                    "check the database server (disk space, connections) and resubmit the run"
+                ) from exc
+            log.warning("run %s: recording epochs failed (%s); try %s of %s", claim.run_id, reason, tries, RECORD_TRIES)
+            time.sleep(RECORD_PAUSE_S * tries)
 
 
 def _finish(
@@ -118,7 +153,7 @@ def _runtime(settings: Settings, run_id: int) -> Runtime:
 
 def describe_failure(exc: BaseException, config: TrainConfig) -> str:
     """A message a human can act on; the traceback stays in the worker log."""
-    if isinstance(exc, TrainingError):
+    if isinstance(exc, TrainingError | EpochsNotRecorded):
         return str(exc)
     if type(exc).__name__ == "OutOfMemoryError":  # torch.OutOfMemoryError escaping fit
         return f"out of memory at batch size {config.batch_size}: lower batch_size or image_size"

@@ -177,7 +177,8 @@ def _record_artifacts(db: Session, settings: Settings, run_id: int) -> None:
 def sweep_stale_runs(*, db: Session, celery: Celery, settings: Settings) -> list[tuple[int, str]]:
     """Re-queue (or fail, or cancel) running runs whose worker stopped sending heartbeats.
 
-    Safe to run from several processes at once: each run is re-checked under its lock.
+    Safe to run from several processes at once: each run is re-checked under its lock,
+    and a run whose lock another transaction holds is left for the next sweep.
     A re-queue whose publish fails is rolled back and retried by the next sweep.
 
     Returns:
@@ -198,7 +199,9 @@ def sweep_stale_runs(*, db: Session, celery: Celery, settings: Settings) -> list
 
 def _sweep_one(*, db: Session, celery: Celery, settings: Settings, run_id: int) -> str | None:
     write_transaction(db)
-    run = db.get(Run, run_id, with_for_update=True)
+    # Skip a run whose row is locked: its owner is writing right now, or froze inside a
+    # write and would hold the sweep (and every other dead worker's run) up for good.
+    run = db.get(Run, run_id, with_for_update={"skip_locked": True})
     if run is None or run.status != RunStatus.running or not _stale(run, settings, utcnow()):
         db.rollback()
         return None
