@@ -109,7 +109,8 @@ def _finish(run: Run, status: RunStatus, *, error: str | None) -> None:
 
 def _lost_message(run: Run, settings: Settings) -> str:
     return (
-        f"the worker running this run was lost {run.attempt} times (last on {run.worker_host or 'unknown host'}, "
+        f"the worker running this run was lost {run.attempt} time{'s' if run.attempt != 1 else ''} "
+        f"(last on {run.worker_host or 'unknown host'}, "
         f"no heartbeat for over {settings.heartbeat_timeout_s:g} s or its process died): giving up after "
         f"{settings.max_attempts} attempts; check that worker's log (out of host memory?) and resubmit"
     )

@@ -3,9 +3,8 @@
 Proven against a real server, real workers, PostgreSQL and Redis: after
 `heartbeat_timeout_s` the sweeper re-queues the run and the other worker finishes it
 from the checkpoint; when the frozen worker wakes (SIGCONT) it learns it lost the run
-and writes no epoch row and no summary. Not proven, and not yet true: a file write that
-the freeze interrupted (a checkpoint being saved) still completes on waking, because
-the training loop writes its files before it reports the epoch.
+and writes no epoch row, no summary and no file: a checkpoint write that the freeze
+interrupted is dropped before it replaces the new owner's (`save_atomic`'s `before_replace`).
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ import pytest
 from tests.polling import wait_for
 from tests.reliability.harness import (
     LONG,
+    RunFolder,
     finished_cleanly,
     launched,
     on_disk,
@@ -74,9 +74,8 @@ def test_each_epoch_is_stored_exactly_once_after_the_frozen_worker_wakes(stalled
     assert (over_api, tally_database(stack.settings)) == (expected, expected)
 
 
-def test_the_woken_worker_does_not_overwrite_the_final_summary(stalled: Any) -> None:
+def test_the_woken_worker_does_not_overwrite_the_final_files(stalled: Any) -> None:
     # Before RunLost, a woken attempt ended `fit` as if cancelled and wrote its own
     # summary.json (epochs_done=1, stopped) over the finished run's.
     stack, run_id, _, _, _ = stalled
-    folder = on_disk(stack.settings, run_id)
-    assert (folder.summary_epochs, folder.stopped) == (EPOCHS, False)
+    assert on_disk(stack.settings, run_id) == RunFolder(EPOCHS, EPOCHS, False, list(range(EPOCHS)))

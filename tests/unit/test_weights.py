@@ -13,6 +13,7 @@ import torchvision
 from safetensors.torch import save_file
 
 from app.schemas.train_config import TrainConfig
+from worker.training import checkpoints
 from worker.training.backbones import build_model, imagenet_weights_file
 from worker.training.errors import CheckpointMismatch, TrainingError, WeightsUnavailable
 
@@ -145,3 +146,21 @@ def test_a_pickle_that_runs_code_is_refused_without_running_it(
         build_model(_checkpoint_config("evil.pt"), 2, data_root=root)
 
     assert not marker.exists()
+
+
+class _Lost(Exception):
+    pass
+
+
+def test_a_checkpoint_write_whose_run_was_lost_meanwhile_leaves_the_old_file(tmp_path: Path) -> None:
+    path = tmp_path / "checkpoint.pt"
+    checkpoints.save_atomic({"epoch": 4}, path)  # the run's new owner wrote epoch 4
+
+    def lost() -> None:
+        raise _Lost("the run is no longer ours")
+
+    with pytest.raises(_Lost):
+        checkpoints.save_atomic({"epoch": 1}, path, before_replace=lost)  # a stale attempt, woken up
+    assert (checkpoints.load_tensors(path, what="checkpoint")["epoch"], sorted(p.name for p in tmp_path.iterdir())) == (
+        4, ["checkpoint.pt"],
+    )  # fmt: skip

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import pickle
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,21 @@ FORMAT_VERSION = 1
 _REFUSED_GLOBAL = re.compile(r"GLOBAL (\S+)")
 
 
-def save_atomic(payload: dict[str, Any], path: Path) -> None:
-    """Write `payload` to `path` so that a crash never leaves a half-written file."""
+def save_atomic(payload: dict[str, Any], path: Path, *, before_replace: Callable[[], object] | None = None) -> None:
+    """Write `payload` to `path` so that a crash never leaves a half-written file.
+
+    `before_replace` runs between writing and renaming: if it raises (a worker that was
+    frozen mid-write and lost its run meanwhile), the new file is dropped and `path` is
+    left as the run's new owner wrote it.
+    """
     tmp = path.with_name(f".{path.name}.tmp")
     torch.save(payload, tmp)
+    try:
+        if before_replace is not None:
+            before_replace()
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
 
 

@@ -430,15 +430,19 @@ def _to_device(data: LoadedData, device: torch.device) -> LoadedData:
 
 
 def _finish_epoch(session: _Session, record: EpochRecord, out: Path, on_epoch: OnEpoch | None) -> None:
+    # Before each file replaces the last one, `should_stop` gets a chance to raise: a caller
+    # that can lose the run (a worker frozen past its lease) must not overwrite its new owner's files.
+    still_ours = session.should_stop
     session.records.append(record)
     if record.val_acc is not None and (session.best_val_acc is None or record.val_acc > session.best_val_acc):
         session.best_val_acc, session.best_epoch = record.val_acc, record.epoch
-        checkpoints.save_atomic(_payload(session, with_optimizer=False), out / "best.pt")
+        checkpoints.save_atomic(_payload(session, with_optimizer=False), out / "best.pt", before_replace=still_ours)
+    still_ours()
     with (out / "metrics.jsonl").open("a") as fh:
         fh.write(record.model_dump_json() + "\n")
     if on_epoch is not None:
         on_epoch(record)
-    checkpoints.save_atomic(_payload(session, with_optimizer=True), out / "checkpoint.pt")
+    checkpoints.save_atomic(_payload(session, with_optimizer=True), out / "checkpoint.pt", before_replace=still_ours)
     session.progress.epoch_done(record)
 
 
