@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     max_upload_files: int = Field(default=200_000, ge=1, description="most entries in one uploaded archive")
     max_upload_ratio: float = Field(default=100.0, gt=1, description="most extracted bytes per archive byte (zip bombs)")
     max_upload_image_pixels: int = Field(default=50_000_000, ge=1, description="larger uploaded images are skipped")
+    decode_cache_gb: float | None = Field(
+        default=50.0, gt=0, description="most disk the decoded-image cache (data_dir/.cache/decoded) may use"
+    )
     migrate_on_start: bool = Field(default=True, description="apply database migrations when the API starts")
 
     auth: Literal["auto", "accounts", "none"] = Field(
@@ -113,6 +116,11 @@ class Settings(BaseSettings):
     def resident_budget_bytes(self) -> int | None:
         """`resident_budget_gb` in bytes, as the training core's `Runtime` takes it."""
         return None if self.resident_budget_gb is None else int(self.resident_budget_gb * 1e9)
+
+    @property
+    def decode_cache_budget_bytes(self) -> int | None:
+        """`decode_cache_gb` in bytes (None: no limit), as `Runtime` takes it."""
+        return None if self.decode_cache_gb is None else int(self.decode_cache_gb * 1e9)
 
     @property
     def runs_dir(self) -> Path:

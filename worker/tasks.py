@@ -148,6 +148,7 @@ def _runtime(settings: Settings, run_id: int) -> Runtime:
         data_root=settings.data_dir, out_dir=settings.runs_dir / str(run_id), device=settings.device,
         weights_dir=settings.weights_dir, allow_download=settings.allow_download, num_workers=settings.num_workers,
         resident_budget_bytes=settings.resident_budget_bytes,
+        decode_cache_budget_bytes=settings.decode_cache_budget_bytes,
     )  # fmt: skip
 
 

@@ -69,6 +69,7 @@ def train(
         data_root=settings.data_dir, out_dir=out, device=device or settings.device,
         weights_dir=settings.weights_dir, allow_download=settings.allow_download,
         num_workers=settings.num_workers, progress=True, resident_budget_bytes=settings.resident_budget_bytes,
+        decode_cache_budget_bytes=settings.decode_cache_budget_bytes,
     )  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(cfg.model_dump_json(indent=2) + "\n")

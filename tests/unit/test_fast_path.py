@@ -17,7 +17,7 @@ from torchvision import transforms as T
 from app.presets import apply_overrides
 from app.schemas.train_config import DatasetConfig, TrainConfig
 from worker.training.backbones import build_model
-from worker.training.datasets import load_data
+from worker.training.datasets import load_data, storage_size
 from worker.training.frozen_prefix import split_model
 from worker.training.loop import COMPILE_MIN_IMAGES, fit, should_compile
 from worker.training.runtime import Runtime
@@ -101,6 +101,21 @@ def test_a_replaced_image_misses_the_decode_cache(tmp_path: Path) -> None:
     load_data(config, tmp_path, 32, cache_dir=cache)
     Image.new("RGB", (50, 50), (255, 255, 255)).save(tmp_path / "shapes" / "class_0" / "000.png")
     assert not load_data(config, tmp_path, 32, cache_dir=cache).from_cache
+
+
+def test_the_decode_cache_keeps_to_its_budget_dropping_the_least_recently_used(tmp_path: Path) -> None:
+    write_shapes(tmp_path)
+    config = DatasetConfig.model_validate({"name": "imagefolder", "path": "shapes"})
+    cache = tmp_path / ".cache" / "decoded"
+    load_data(config, tmp_path, 48, cache_dir=cache)
+    load_data(config, tmp_path, 40, cache_dir=cache)
+    side = {size: storage_size(config, size) for size in (48, 40, 32)}  # the stored side, in each entry's name
+    bytes_of = {int(path.name.split("-")[1].removesuffix("px")): path.stat().st_size for path in cache.glob("*")}
+    load_data(config, tmp_path, 48, cache_dir=cache)  # a hit: 48 px is now the most recently used
+    budget = bytes_of[side[48]] + bytes_of[side[40]] - 1  # all three entries cannot fit
+    load_data(config, tmp_path, 32, cache_dir=cache, cache_budget_bytes=budget)
+    kept = sorted(int(path.name.split("-")[1].removesuffix("px")) for path in cache.glob("*.safetensors"))
+    assert kept == sorted([side[32], side[48]])
 
 
 def test_compile_auto_is_on_only_for_long_cuda_runs() -> None:

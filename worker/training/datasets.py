@@ -456,7 +456,8 @@ def select_files(config: DatasetConfig, data_root: Path) -> tuple[Path, dict[str
 
 
 def load_data(
-    config: DatasetConfig, data_root: Path, image_size: int, *, num_workers: int = 0, cache_dir: Path | None = None
+    config: DatasetConfig, data_root: Path, image_size: int, *, num_workers: int = 0, cache_dir: Path | None = None,
+    cache_budget_bytes: int | None = None,
 ) -> LoadedData:
     """Find, split and decode a dataset into uint8 tensors in memory.
 
@@ -468,6 +469,8 @@ def load_data(
         num_workers: decoding threads (0: one per CPU).
         cache_dir: where decoded folder datasets are kept between runs
             (`decoded_cache`); None decodes every time.
+        cache_budget_bytes: the most bytes `cache_dir` may hold (least recently used
+            entries go first); None: no limit.
 
     Raises:
         DatasetNotFound: the dataset's folder or files are missing.
@@ -484,7 +487,7 @@ def load_data(
         return _assemble(pool, stored, size, from_cache=True)
     stored = _decode_splits(pool, split, size, config, num_workers)
     if entry is not None:
-        decoded_cache.write(entry, *stored)
+        decoded_cache.write(entry, *stored, budget_bytes=cache_budget_bytes)
     return _assemble(pool, stored, size, from_cache=False)
 
 

@@ -8,6 +8,10 @@ run with the same key. Safetensors holds plain tensors and cannot run code when 
 The key hashes the dataset config (name, path, split spec, seeds), the storage size and
 a fingerprint of the file list: every pool path, and size + mtime of the selected files,
 so that an added, removed or replaced image makes a new entry instead of a stale hit.
+
+The folder is kept under a byte budget, least recently used first out: a hit touches its
+entry, and each write removes the oldest others until the folder fits. A worker still
+reading a removed entry keeps its open file (POSIX), so pruning never breaks a run.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ def read(path: Path) -> tuple[dict[str, torch.Tensor], list[str]] | None:
     if not path.is_file():
         return None
     try:
+        os.utime(path)  # most recently used: the last to be pruned
         with safe_open(path, framework="pt", device="cpu") as fh:
             tensors = {name: fh.get_tensor(name) for name in fh.keys()}  # noqa: SIM118 (not a dict)
             skipped = json.loads((fh.metadata() or {}).get("skipped", "[]"))
@@ -55,11 +60,12 @@ def read(path: Path) -> tuple[dict[str, torch.Tensor], list[str]] | None:
     return tensors, skipped
 
 
-def write(path: Path, tensors: dict[str, torch.Tensor], skipped: list[str]) -> None:
+def write(path: Path, tensors: dict[str, torch.Tensor], skipped: list[str], *, budget_bytes: int | None = None) -> None:
     """Store atomically (temp file + rename): a crash never leaves a half-written entry.
 
     A data root that cannot be written (read-only mount, full disk) only costs the
-    next run its decode, so failures are logged, not raised.
+    next run its decode, so failures are logged, not raised. With `budget_bytes`, older
+    entries are then removed until the folder fits it (this one always stays).
     """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -73,3 +79,34 @@ def write(path: Path, tensors: dict[str, torch.Tensor], skipped: list[str]) -> N
             Path(tmp).unlink(missing_ok=True)
     except OSError as error:
         log.warning("could not write decode cache %s: %s", path, error)
+        return
+    if budget_bytes is not None:
+        prune(path.parent, budget_bytes, keep=path)
+
+
+def prune(folder: Path, budget_bytes: int, *, keep: Path | None = None) -> list[Path]:
+    """Remove the least recently used entries until `folder` holds at most `budget_bytes`.
+
+    Returns the removed files. `keep` (the entry just written) is never removed, even if
+    it alone is over the budget.
+    """
+    entries = []
+    for entry in folder.glob("*.safetensors"):
+        try:
+            stat = entry.stat()
+        except FileNotFoundError:  # pruned by another worker meanwhile
+            continue
+        entries.append((stat.st_mtime_ns, stat.st_size, entry))
+    total = sum(size for _, size, _ in entries)
+    removed = []
+    for _, size, entry in sorted(entries, key=lambda item: item[0]):
+        if total <= budget_bytes:
+            break
+        if keep is not None and entry == keep:
+            continue
+        entry.unlink(missing_ok=True)
+        total -= size
+        removed.append(entry)
+    if removed:
+        log.info("decode cache over %.1f GB: removed %d least recently used entries", budget_bytes / 1e9, len(removed))
+    return removed

@@ -323,7 +323,10 @@ def _start_session(config: TrainConfig, runtime: Runtime, should_stop: ShouldSto
     image_size = config.resolved_image_size()
     torch.manual_seed(config.seed)  # the new head's (and a scratch model's) initial weights
     cache_dir = runtime.data_root / ".cache" / "decoded" if runtime.decode_cache else None
-    data = load_data(config.dataset, runtime.data_root, image_size, num_workers=runtime.num_workers, cache_dir=cache_dir)
+    data = load_data(
+        config.dataset, runtime.data_root, image_size, num_workers=runtime.num_workers, cache_dir=cache_dir,
+        cache_budget_bytes=runtime.decode_cache_budget_bytes,
+    )
     model = build_model(
         config, len(data.class_names), data_root=runtime.data_root,
         weights_dir=runtime.weights_dir, allow_download=runtime.allow_download,

@@ -27,6 +27,8 @@ class Runtime:
         decode_cache: keep decoded images of folder datasets under
             data_root/.cache/decoded/, so the next run with the same split and size
             skips decoding.
+        decode_cache_budget_bytes: the most that folder may hold; the least recently
+            used entries are removed first. None: no limit.
         cache_frozen_features: when the stages before the first trainable one are frozen
             for the whole run and nothing random happens before them (augment "none",
             their norm layers in eval mode), compute their outputs once and train the
@@ -44,5 +46,6 @@ class Runtime:
     progress: bool = False
     resident_budget_bytes: int | None = None
     decode_cache: bool = True
+    decode_cache_budget_bytes: int | None = None
     cache_frozen_features: bool = True
     compile: CompileMode = "auto"
