@@ -103,7 +103,7 @@ class RunsPage:
 
     @property
     def filtered(self) -> bool:
-        return any((self.query.status, self.query.dataset, self.query.backbone))
+        return any((self.query.status, self.query.dataset, self.query.backbone, self.query.owner))
 
     @property
     def sort_label(self) -> str:

@@ -106,6 +106,7 @@ class RunFilter(BaseModel):
     status: RunStatusName | None = None
     dataset: str | None = Field(default=None, max_length=64)
     backbone: str | None = Field(default=None, max_length=64)
+    owner: str | None = Field(default=None, max_length=64, description="the user name that started the runs")
     sort: SortKey = "-created_at"
     limit: int = Field(default=50, ge=1)
     offset: int = Field(default=0, ge=0)

@@ -162,6 +162,8 @@ def list_runs(*, db: Session, settings: Settings, principal: Principal, query: R
     ]
     if not principal.is_admin:
         conditions.append(Run.owner_id == principal.user_id)
+    if query.owner is not None:
+        conditions.append(Run.owner_id.in_(select(User.id).where(User.name == query.owner)))
     total = db.scalar(select(func.count()).select_from(Run).where(*conditions)) or 0
     key = getattr(Run, query.sort.lstrip("-"))
     order = [key.desc() if query.sort.startswith("-") else key.asc(), Run.id.desc()]

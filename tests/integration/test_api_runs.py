@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.main import create_app
 from app.models import Run, RunStatus
+from app.services import accounts
 from app.settings import Settings
 
 
@@ -94,6 +95,14 @@ def test_list_filters_by_status_dataset_backbone(client: TestClient, db: Session
     assert client.get("/api/runs", params={"status": "failed"}).json()["total"] == 2
     assert client.get("/api/runs", params={"dataset": "digits"}).json()["total"] == 1
     assert client.get("/api/runs", params={"backbone": "resnet50", "status": "failed"}).json()["total"] == 1
+
+
+def test_list_filters_by_the_user_who_started_the_run(client: TestClient, db: Session) -> None:
+    alice = accounts.create_user(db=db, name="alice", password=None)
+    make_run(db, owner_id=alice.id)
+    make_run(db)
+    body = client.get("/api/runs", params={"owner": "alice"}).json()
+    assert (body["total"], [run["owner_name"] for run in body["items"]]) == (1, ["alice"])
 
 
 def test_list_sorts_by_best_val_acc_with_unfinished_last(client: TestClient, db: Session) -> None:
