@@ -3,6 +3,8 @@ cache, the placement and compile rules; and it learns like a plain PyTorch loop.
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +112,11 @@ def test_the_decode_cache_keeps_to_its_budget_dropping_the_least_recently_used(t
     load_data(config, tmp_path, 48, cache_dir=cache)
     load_data(config, tmp_path, 40, cache_dir=cache)
     side = {size: storage_size(config, size) for size in (48, 40, 32)}  # the stored side, in each entry's name
-    bytes_of = {int(path.name.split("-")[1].removesuffix("px")): path.stat().st_size for path in cache.glob("*")}
+    entries = {int(path.name.split("-")[1].removesuffix("px")): path for path in cache.glob("*")}
+    bytes_of = {side_px: path.stat().st_size for side_px, path in entries.items()}
+    # Written a minute apart (file clocks can be coarser than two quick writes), 48 px first.
+    for age_s, size in ((120, 48), (60, 40)):
+        os.utime(entries[side[size]], (time.time() - age_s, time.time() - age_s))
     load_data(config, tmp_path, 48, cache_dir=cache)  # a hit: 48 px is now the most recently used
     budget = bytes_of[side[48]] + bytes_of[side[40]] - 1  # all three entries cannot fit
     load_data(config, tmp_path, 32, cache_dir=cache, cache_budget_bytes=budget)
