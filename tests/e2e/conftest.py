@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from live_server import Server, start_server
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from tabs import open_tab
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -67,14 +68,8 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 @pytest.fixture
 def page(browser: Browser, server: Server) -> Iterator[Page]:
     """A fresh tab on the dashboard; any uncaught JavaScript error fails the test."""
-    context = browser.new_context(base_url=server.base_url, viewport={"width": 1300, "height": 900})
-    context.set_default_timeout(20_000)
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield tab
-    context.close()
-    assert not errors, f"JavaScript errors: {errors}"
+    with open_tab(browser, server.base_url, viewport={"width": 1300, "height": 900}) as tab:
+        yield tab
 
 
 @pytest.fixture

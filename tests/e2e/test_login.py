@@ -11,6 +11,7 @@ import httpx
 import pytest
 from live_server import Server, start_server
 from playwright.sync_api import Browser, Page, expect
+from tabs import open_tab
 
 PASSWORD = "correct horse battery"
 
@@ -30,14 +31,8 @@ def accounts_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server
 
 @pytest.fixture
 def tab(browser: Browser, accounts_server: Server) -> Iterator[Page]:
-    context = browser.new_context(base_url=accounts_server.base_url)
-    context.set_default_timeout(20_000)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert not errors, f"JavaScript errors: {errors}"
+    with open_tab(browser, accounts_server.base_url) as page:
+        yield page
 
 
 def log_in(page: Page, password: str = PASSWORD) -> None:
