@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from app.api.deps import AdminDep, PrincipalDep, SessionDep
+from app.api.deps import AdminDep, IdPath, PrincipalDep, SessionDep
 from app.schemas.accounts import Principal, TokenCreate, TokenCreated, TokenRead, UserCreate, UserRead
 from app.services import accounts
 
@@ -30,7 +30,7 @@ def create_token(body: TokenCreate, db: SessionDep, principal: PrincipalDep) -> 
 
 
 @router.delete("/tokens/{token_id}", response_model=TokenRead)
-def revoke_token(token_id: int, db: SessionDep, principal: PrincipalDep) -> TokenRead:
+def revoke_token(token_id: IdPath, db: SessionDep, principal: PrincipalDep) -> TokenRead:
     """Revoke one of your tokens (an admin: anyone's); it stops working at once."""
     return accounts.revoke_token(db=db, principal=principal, token_id=token_id)
 

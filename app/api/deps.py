@@ -10,10 +10,11 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from celery import Celery
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session
 
 from app.schemas.accounts import Principal
+from app.schemas.runs import MAX_ID
 from app.services.errors import Forbidden, LoginRefused
 from app.settings import Settings
 
@@ -52,4 +53,5 @@ def get_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Princi
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="a numeric id")]
 AdminDep = Annotated[Principal, Depends(get_admin)]

@@ -7,8 +7,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import FileResponse
 
-from app.api.deps import CeleryDep, PrincipalDep, SessionDep, SettingsDep
+from app.api.deps import CeleryDep, IdPath, PrincipalDep, SessionDep, SettingsDep
 from app.schemas.runs import (
+    MAX_ID,
     EpochMetricRead,
     RunClone,
     RunCreate,
@@ -40,33 +41,33 @@ def list_runs(
 
 
 @router.get("/{run_id}", response_model=RunDetail)
-def get_run(run_id: int, db: SessionDep, principal: PrincipalDep) -> RunDetail:
+def get_run(run_id: IdPath, db: SessionDep, principal: PrincipalDep) -> RunDetail:
     return runs.get_run(db=db, principal=principal, run_id=run_id)
 
 
 @router.get("/{run_id}/metrics", response_model=list[EpochMetricRead])
 def get_metrics(
-    run_id: int, db: SessionDep, principal: PrincipalDep, after: Annotated[int | None, Query(ge=-1)] = None
+    run_id: IdPath, db: SessionDep, principal: PrincipalDep, after: Annotated[int | None, Query(ge=-1, le=MAX_ID)] = None
 ) -> list[EpochMetricRead]:
     """Finished epochs (the fields of metrics.jsonl); `after=N` returns only epochs > N."""
     return runs.run_metrics(db=db, principal=principal, run_id=run_id, after=after)
 
 
 @router.get("/{run_id}/test-report", response_model=TestReportRead)
-def get_test_report(run_id: int, db: SessionDep, settings: SettingsDep, principal: PrincipalDep) -> TestReportRead:
+def get_test_report(run_id: IdPath, db: SessionDep, settings: SettingsDep, principal: PrincipalDep) -> TestReportRead:
     """Test-split accuracy, confusion matrix (rows true, columns predicted) and per-class accuracy of a finished run."""
     return runs.get_test_report(db=db, settings=settings, principal=principal, run_id=run_id)
 
 
 @router.post("/{run_id}/cancel", response_model=RunRead)
-def cancel_run(run_id: int, db: SessionDep, principal: PrincipalDep) -> RunRead:
+def cancel_run(run_id: IdPath, db: SessionDep, principal: PrincipalDep) -> RunRead:
     """Cancel a queued run, or ask a running one to stop (409 if it already finished)."""
     return runs.cancel_run(db=db, principal=principal, run_id=run_id)
 
 
 @router.post("/{run_id}/clone", status_code=status.HTTP_201_CREATED, response_model=RunRead)
 def clone_run(
-    run_id: int, db: SessionDep, celery: CeleryDep, settings: SettingsDep, principal: PrincipalDep,
+    run_id: IdPath, db: SessionDep, celery: CeleryDep, settings: SettingsDep, principal: PrincipalDep,
     body: RunClone | None = None,
 ) -> RunRead:
     """Queue a copy of a run, with overrides."""
@@ -75,7 +76,7 @@ def clone_run(
 
 
 @router.delete("/{run_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_run(run_id: int, db: SessionDep, settings: SettingsDep, principal: PrincipalDep) -> Response:
+def delete_run(run_id: IdPath, db: SessionDep, settings: SettingsDep, principal: PrincipalDep) -> Response:
     """Delete a run that is not running, with its metrics and files."""
     runs.delete_run(db=db, settings=settings, principal=principal, run_id=run_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -83,7 +84,7 @@ def delete_run(run_id: int, db: SessionDep, settings: SettingsDep, principal: Pr
 
 @router.get("/{run_id}/checkpoint", response_class=FileResponse)
 def download_checkpoint(
-    run_id: int, db: SessionDep, settings: SettingsDep, principal: PrincipalDep, kind: Literal["best", "last"] = "best"
+    run_id: IdPath, db: SessionDep, settings: SettingsDep, principal: PrincipalDep, kind: Literal["best", "last"] = "best"
 ) -> FileResponse:
     """The run's best (default) or last checkpoint, a torch file with a torchvision state dict under "model"."""
     path = runs.checkpoint_file(db=db, settings=settings, principal=principal, run_id=run_id, kind=kind)

@@ -9,6 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validat
 
 from app.schemas.metrics import EpochRecord, RunSummary, TestReport
 
+# Ids are PostgreSQL INTEGERs: a larger number names nothing, and must not reach the
+# database (SQLite and PostgreSQL both raise on it, which would be a 500).
+MAX_ID = 2**31 - 1
+
 RunStatusName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 SortKey = Literal[
     "created_at", "-created_at", "finished_at", "-finished_at", "best_val_acc", "-best_val_acc", "name", "-name", "id", "-id"
@@ -109,7 +113,7 @@ class RunFilter(BaseModel):
     owner: str | None = Field(default=None, max_length=64, description="the user name that started the runs")
     sort: SortKey = "-created_at"
     limit: int = Field(default=50, ge=1)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_ID)
 
 
 class EpochMetricRead(EpochRecord):

@@ -20,6 +20,7 @@ from app.db import write_transaction
 from app.db.types import utcnow
 from app.models import ApiToken, LoginAttempt, LoginSession, User
 from app.schemas.accounts import LOCAL_USER, Principal, TokenCreated, TokenRead, UserRead, check_user_name
+from app.schemas.runs import MAX_ID
 from app.services.errors import InvalidInput, LoginRefused, TooManyAttempts, UserNotFound
 from app.settings import Settings
 
@@ -245,7 +246,7 @@ def revoke_token(*, db: Session, principal: Principal, token_id: int) -> TokenRe
         UserNotFound: no such token visible to the caller (404).
     """
     write_transaction(db)
-    token = db.get(ApiToken, token_id)
+    token = db.get(ApiToken, token_id) if 0 < token_id <= MAX_ID else None
     if token is None or (token.user_id != principal.user_id and not principal.is_admin):
         raise UserNotFound(f"token {token_id} not found")
     if token.revoked_at is None:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from app.models import Run
 from app.schemas.accounts import Principal
-from app.schemas.runs import CompareRead, ConfigDifference, RunRead
+from app.schemas.runs import MAX_ID, CompareRead, ConfigDifference, RunRead
 from app.services.errors import InvalidInput, RunNotFound
 from app.services.metrics import curves
 from app.settings import Settings
@@ -33,7 +33,8 @@ def compare_runs(*, db: Session, principal: Principal, run_ids: list[int]) -> Co
     Raises:
         RunNotFound: for the first id that does not exist or is not one `principal` may see.
     """
-    query = select(Run).options(selectinload(Run.owner)).where(Run.id.in_(run_ids))
+    storable = [run_id for run_id in run_ids if 0 < run_id <= MAX_ID]  # larger ids name no run
+    query = select(Run).options(selectinload(Run.owner)).where(Run.id.in_(storable))
     if not principal.is_admin:
         query = query.where(Run.owner_id == principal.user_id)
     rows = {run.id: run for run in db.scalars(query)}

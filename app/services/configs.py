@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from app.models import Run
 from app.presets import InvalidOverride, UnknownPreset, apply_overrides, load_preset
 from app.schemas.accounts import Principal
+from app.schemas.runs import MAX_ID
 from app.schemas.train_config import TrainConfig
 from app.services.errors import FieldError, InvalidInput
 from app.settings import Settings
@@ -105,7 +106,7 @@ def run_checkpoint(*, db: Session, settings: Settings, principal: Principal, wei
 
 
 def _visible(db: Session, principal: Principal, ident: str) -> bool:
-    run = db.get(Run, int(ident)) if ident.isdigit() else None
+    run = db.get(Run, int(ident)) if ident.isdigit() and 0 < int(ident) <= MAX_ID else None
     return run is not None and (principal.is_admin or run.owner_id == principal.user_id)
 
 

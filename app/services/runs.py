@@ -19,6 +19,7 @@ from app.db.types import utcnow
 from app.models import Artifact, Run, RunStatus, User
 from app.schemas.accounts import Principal
 from app.schemas.runs import (
+    MAX_ID,
     ArtifactRead,
     EpochMetricRead,
     RunClone,
@@ -257,7 +258,7 @@ def _run_file(settings: Settings, run_id: int, filename: str) -> Path:
 
 
 def _get(db: Session, run_id: int, *, lock: bool = False, principal: Principal | None = None) -> Run:
-    run = db.get(Run, run_id, with_for_update=lock)
+    run = db.get(Run, run_id, with_for_update=lock) if 0 < run_id <= MAX_ID else None
     if run is None or (principal is not None and not principal.is_admin and run.owner_id != principal.user_id):
         db.rollback()
         raise RunNotFound(run_id)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from celery import Celery
-from sqlalchemy import delete, select, text
+from sqlalchemy import create_engine, delete, select, text
 from sqlalchemy.orm import Session
 
 from app.db import write_transaction
@@ -63,12 +63,34 @@ def health(*, db: Session, celery: Celery, settings: Settings, detail: bool) -> 
     )
 
 
+SQLALCHEMY_BROKER = ("sqla+", "sqlalchemy+")
+
+
 def _ping_broker(celery: Celery, settings: Settings) -> None:
+    if settings.broker_url.startswith(SQLALCHEMY_BROKER):
+        _ping_sql_broker(settings)
+        return
     with celery.connection_for_write() as connection:
         connection.ensure_connection(max_retries=1, timeout=settings.publish_timeout_s)
         # Declaring the default queue makes both transports really talk to their server
         # (the SQLAlchemy one opens its database lazily, on first use of a channel).
         connection.default_channel.queue_declare(queue=settings.default_queue)
+
+
+def _ping_sql_broker(settings: Settings) -> None:
+    """The embedded broker's database answers a read.
+
+    Not through kombu: its SQLAlchemy channel keeps the read transaction of a queue
+    declaration open until garbage collection, and on SQLite that lock made every later
+    write (publishes, the worker taking a task, the next health check) wait up to 30 s.
+    """
+    url = settings.broker_url.split("+", 1)[1]
+    engine = create_engine(url, connect_args={"timeout": settings.publish_timeout_s} if url.startswith("sqlite") else {})
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1")).scalar_one()
+    finally:
+        engine.dispose()
 
 
 def _check(probe: Callable[[], object]) -> str:

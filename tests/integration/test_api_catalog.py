@@ -123,3 +123,11 @@ def test_healthz_with_accounts_counts_workers_but_names_no_host(settings: Settin
     with TestClient(create_app(accounts_on)) as client:
         body = client.get("/healthz").json()
     assert (body["status"], body["worker_count"], body["workers"]) == ("ok", 0, [])
+
+
+def test_repeated_health_checks_leave_the_broker_unlocked(client: TestClient) -> None:
+    # kombu's SQLAlchemy channel used to keep a read open after each check; on SQLite a
+    # later check (or publish) then waited out the 30 s busy timeout and answered 503.
+    statuses = {client.get("/healthz").status_code for _ in range(200)}
+    assert statuses == {200}
+    assert client.post("/api/runs", json={"config": TINY}).status_code == 201
