@@ -17,6 +17,7 @@ from fastapi.responses import (
     RedirectResponse,
     Response,
 )
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import CeleryDep, PrincipalDep, SessionDep, SettingsDep
@@ -87,21 +88,36 @@ async def submit_run(
 ) -> HTMLResponse | RedirectResponse:
     """The no-JavaScript submit: same service as POST /api/runs, errors beside their fields."""
     form = {key: str(value) for key, value in (await request.form()).items()}
-    base = json.loads(form.get("base_config") or "{}")
+    base = _base_config(form.get("base_config"))
     stage_names = BACKBONES.get(form.get("backbone", ""), BACKBONES["resnet18"]).stage_names
     data = config_from_form(form, base, stage_names)
     try:
+        body = RunCreate.model_validate({"name": data.get("name"), "config": data})
         run = await run_in_threadpool(
-            runs.create_run, db=db, celery=celery, settings=settings, principal=principal,
-            request=RunCreate(name=data.get("name"), config=data),
-        )  # fmt: skip
-    except InvalidInput as exc:
-        errors = errors_by_field([{"loc": e.loc, "msg": e.msg} for e in exc.errors])
+            runs.create_run, db=db, celery=celery, settings=settings, principal=principal, request=body
+        )
+    except (InvalidInput, ValidationError) as exc:
+        errors = errors_by_field(_error_records(exc))
         presets = {p.name: p.config for p in catalog.presets()}
         checkpoints = await run_in_threadpool(_checkpoints, db, settings, principal)
         page = run_form_page(base=base, shown=data, presets=presets, checkpoints=checkpoints, errors=errors)
         return _render(request, "run_form.html", page, "new", status_code=422)
     return RedirectResponse(f"/runs/{run.id}", status_code=303)
+
+
+def _error_records(exc: InvalidInput | ValidationError) -> list[dict[str, Any]]:
+    if isinstance(exc, ValidationError):  # the request itself (e.g. a 1,000-character name)
+        return [{"loc": ("body", *e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+    return [{"loc": e.loc, "msg": e.msg} for e in exc.errors]
+
+
+def _base_config(text: str | None) -> dict[str, Any]:
+    """The form's hidden starting config; anything but a JSON object (a tampered form) starts from the defaults."""
+    try:
+        base = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return base if isinstance(base, dict) else {}
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)

@@ -37,26 +37,33 @@ class StageRow:
     mode: str  # "lr" (absolute) or "mult" (times optimizer.lr)
     value: str  # "" = the optimizer's base LR
     frozen: bool
-    unfreeze_epoch: int
+    unfreeze_epoch: int | str  # a string when re-showing what the user typed
     params: int | None = None
 
 
 def stage_rows(config: Mapping[str, Any], stage_names: Sequence[str], params: Mapping[str, int]) -> list[StageRow]:
     """Editor rows for `stage_names`, filled from a config mapping's `stages`."""
-    stages = config.get("stages") or {}
+    stages = config.get("stages")
+    stages = stages if isinstance(stages, Mapping) else {}
     rows = []
     for name in stage_names:
         spec = stages.get(name, {})
         if isinstance(spec, (int, float)):
             spec = {"lr": spec}
+        spec = spec if isinstance(spec, Mapping) else {}
         mode = "mult" if spec.get("mult") is not None else "lr"
         value = spec.get(mode)
         frozen = value == 0
         rows.append(
-            StageRow(name, mode, "" if value is None or frozen else f"{value:g}", frozen,
-                     int(spec.get("unfreeze_epoch", 0)), params.get(name))
+            StageRow(name, mode, "" if value is None or frozen else _number(value), frozen,
+                     spec.get("unfreeze_epoch", 0), params.get(name))
         )  # fmt: skip
     return rows
+
+
+def _number(value: Any) -> str:
+    """A stored LR compactly (1e-4, 0.05); anything else (a re-shown bad input) as typed."""
+    return f"{value:g}" if isinstance(value, (int, float)) else str(value)
 
 
 def _stage_specs(form: Mapping[str, str], stage_names: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -98,7 +105,8 @@ def config_from_form(form: Mapping[str, str], base: Mapping[str, Any], stage_nam
         overrides[key] = bool(form.get(key))
     data = apply_overrides(base, overrides)
     data["stages"] = _stage_specs(form, stage_names)
-    fractions = (data.get("dataset") or {}).get("fractions")
+    dataset = data.get("dataset")
+    fractions = dataset.get("fractions") if isinstance(dataset, dict) else None
     if isinstance(fractions, dict) and all(v is None for v in fractions.values()):
         data["dataset"]["fractions"] = None  # a dataset with an official split has no fractions
     return data
@@ -157,10 +165,15 @@ def quick_fills(presets: Mapping[str, Mapping[str, Any]]) -> list[QuickFill]:
 
 
 def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """`top` laid over `base`; a section of `base` (a mapping) is never replaced by a scalar,
+    so a malformed config ("dataset": 5) still renders, its error shown beside the fields."""
     merged = dict(base)
     for key, value in top.items():
-        merged[key] = _deep_merge(merged[key], value) if isinstance(value, Mapping) and isinstance(
-            merged.get(key), Mapping) else value  # fmt: skip
+        if isinstance(merged.get(key), Mapping):
+            if isinstance(value, Mapping):
+                merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
     return merged
 
 
