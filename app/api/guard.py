@@ -84,7 +84,7 @@ class AuthGate:
             await _answer(scope, send, refused)
             return
         scope.setdefault("state", {})["principal"] = principal
-        await self.app(scope, receive, _with_csrf_cookie(send, new_csrf, _secure(self.settings, scope)))
+        await self.app(scope, receive, _with_csrf_cookie(send, new_csrf, secure_cookies(self.settings, scope)))
 
     def _check_host(self, scope: Scope, headers: Headers) -> None:
         host = _host_name(headers.get("host", ""))
@@ -253,7 +253,8 @@ def _login_required(scope: Scope) -> Refused:
     return Refused(303, "log in first", {"Location": f"/login?next={quote(target, safe='')}"})
 
 
-def _secure(settings: Settings, scope: Scope) -> bool:
+def secure_cookies(settings: Settings, scope: Scope) -> bool:
+    """Whether cookies get the Secure flag: the setting, else whether this request came over https."""
     return settings.cookie_secure if settings.cookie_secure is not None else scope.get("scheme") == "https"
 
 

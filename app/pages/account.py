@@ -15,13 +15,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import PrincipalDep, SessionDep, SettingsDep
-from app.api.guard import SESSION_COOKIE
+from app.api.guard import SESSION_COOKIE, secure_cookies
 from app.pages.errors import safe_next, status_of
 from app.pages.templating import get_templates
 from app.schemas.accounts import TokenCreated, TokenRead
 from app.services import accounts
 from app.services.errors import InvalidInput, LoginRefused, TooManyAttempts, UserNotFound
-from app.settings import Settings
 
 router = APIRouter(include_in_schema=False)
 
@@ -75,7 +74,7 @@ async def login(
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         SESSION_COOKIE, secret, max_age=int(settings.session_hours * 3600), path="/", httponly=True,
-        samesite="lax", secure=_secure(settings, request),
+        samesite="lax", secure=secure_cookies(settings, request.scope),
     )  # fmt: skip
     return response
 
@@ -87,7 +86,7 @@ def logout(request: Request, db: SessionDep, settings: SettingsDep, _: Principal
     if secret:
         accounts.log_out(db=db, secret=secret)
     response = RedirectResponse("/login" if settings.accounts_required else "/", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=_secure(settings, request))
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=secure_cookies(settings, request.scope))
     return response
 
 
@@ -127,7 +126,3 @@ def _token_name(name: str) -> str:
     if not cleaned.isprintable():
         raise InvalidInput.at(("name",), "must be printable text")
     return cleaned or "api"
-
-
-def _secure(settings: Settings, request: Request) -> bool:
-    return settings.cookie_secure if settings.cookie_secure is not None else request.url.scheme == "https"
