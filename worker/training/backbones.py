@@ -99,7 +99,8 @@ def stage_modules(model: nn.Module, backbone: str) -> dict[str, list[nn.Module]]
     spec = BACKBONES[backbone]
     grouped: dict[str, list[nn.Module]] = {stage: [] for stage in spec.stage_names}
     for name, module in model.named_modules():
-        stages = _stages_of(name, spec) if name else []
+        # "features.0." (a map's prefix for a whole block) owns the block "features.0" itself too.
+        stages = _stages_of(name + ".", spec) if name else []
         if len(stages) == 1:
             grouped[stages[0]].append(module)
     return grouped

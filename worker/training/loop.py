@@ -28,7 +28,7 @@ from worker.training import checkpoints
 from worker.training.backbones import build_model
 from worker.training.datasets import ImageTensors, LoadedData, load_data
 from worker.training.errors import DivergedLoss, OutOfMemory, TrainingError
-from worker.training.frozen_prefix import SplitModel, features_are_exact, split_model
+from worker.training.frozen_prefix import SplitModel, describe, features_are_exact, frozen_prefix_stages, split_model
 from worker.training.param_groups import apply_freezing, apply_lrs, build_optimizer
 from worker.training.progress import Progress
 from worker.training.runtime import Runtime
@@ -72,9 +72,13 @@ class _Session:
     image_size: int
     progress: Progress
     should_stop: ShouldStop
+    runtime: Runtime
+    feature_budget: int  # device bytes cached prefix features may take
     train_forward: Forward | None = None  # the model, or its trainable suffix; maybe compiled
-    parts: SplitModel | None = None  # set when leading stages stay frozen all run
+    parts: SplitModel | None = None  # set while leading stages are frozen (this phase's cut)
+    cut: tuple[str, ...] | None = None  # the frozen leading stages the current phase was set up for
     features: dict[str, ImageTensors] = field(default_factory=dict)  # prefix outputs per split
+    phases: list[tuple[int, str]] = field(default_factory=list)  # (first epoch, how its prefix ran)
     fast_path: dict[str, str] = field(default_factory=dict)
     records: list[EpochRecord] = field(default_factory=list)
     best_val_acc: float | None = None
@@ -257,6 +261,7 @@ def _run_epoch(session: _Session, epoch: int) -> EpochRecord | None:
     A cut-short epoch is not reported: its numbers would describe part of an epoch.
     """
     started = time.perf_counter()
+    _enter_phase(session, epoch)
     train_loss, train_acc, seen, lrs = train_one_epoch(session, epoch)
     if session.stopped:
         return None
@@ -337,15 +342,17 @@ def _start_session(config: TrainConfig, runtime: Runtime, should_stop: ShouldSto
     fused = device.type == "cuda"  # one kernel per step for all parameters instead of one per tensor
     session = _Session(
         config=config, model=model, optimizer=build_optimizer(model, config, fused=fused), data=placed,
-        device=device, image_size=image_size, should_stop=should_stop,
+        device=device, image_size=image_size, should_stop=should_stop, runtime=runtime,
+        feature_budget=budget - (placed.nbytes() if placement == "resident" else 0),
         progress=Progress(config.epochs, _steps_per_epoch(config, data), enabled=runtime.progress),
     )  # fmt: skip
     runtime.out_dir.mkdir(parents=True, exist_ok=True)
     _resume(session, runtime.out_dir)
+    compiled = should_compile(runtime.compile, device, config.epochs, len(data.train))
     session.fast_path = {
         "data": placement, "decode": _decode_source(data), "fused_optimizer": "on" if fused else "off",
+        "compile": "on" if compiled else "off", "frozen_prefix": "none",
     }  # fmt: skip
-    _set_forward(session, runtime, budget - (placed.nbytes() if placement == "resident" else 0))
     log.info("fast path: %s", ", ".join(f"{key}={value}" for key, value in session.fast_path.items()))
     return session
 
@@ -375,20 +382,43 @@ def _place(data: LoadedData, device: torch.device, budget: int) -> tuple[LoadedD
     return _to_device(data, device), "resident"
 
 
-def _set_forward(session: _Session, runtime: Runtime, feature_budget: int) -> None:
-    """Cut off the frozen prefix, cache its outputs where exact, and compile if chosen."""
+def _enter_phase(session: _Session, epoch: int) -> None:
+    """Cut the model after the stages frozen in `epoch` (again when an unfreeze moved the cut),
+    cache the prefix's outputs where exact, and compile the trainable part if chosen."""
     config = session.config
-    session.parts = split_model(session.model, config)
-    prefix = "none"
+    cut = frozen_prefix_stages(config, epoch)
+    if cut == session.cut:
+        return
+    session.cut, session.features = cut, {}  # the last phase's features are stale: free them first
+    session.parts = split_model(session.model, config, epoch)
+    how = "none"
     if session.parts is not None:
-        prefix = "no_grad"
-        if runtime.cache_frozen_features and features_are_exact(config):
-            session.features = _prefix_features(session, feature_budget)
-            prefix = "cached features" if session.features else prefix
+        how = "no_grad"
+        if session.runtime.cache_frozen_features and features_are_exact(config):
+            session.features = _prefix_features(session, session.feature_budget)
+            how = "cached features" if session.features else how
     trainable: nn.Module = session.parts.suffix if session.parts is not None else session.model
-    compiled = should_compile(runtime.compile, session.device, config.epochs, len(session.data.train))
-    session.train_forward = torch.compile(trainable) if compiled else trainable
-    session.fast_path |= {"frozen_prefix": prefix, "compile": "on" if compiled else "off"}
+    session.train_forward = torch.compile(trainable) if session.fast_path.get("compile") == "on" else trainable
+    stages = f" ({describe(session.parts.frozen_stages)})" if session.parts is not None else ""
+    if session.phases and session.phases[-1][1] == how + stages:
+        return  # e.g. a family without a layout: still no cut
+    session.phases.append((epoch, how + stages))
+    session.fast_path["frozen_prefix"] = _phases_text(session, how)
+    if epoch > 0 or session.parts is not None:
+        log.info("from epoch %d the frozen prefix runs as: %s%s", epoch + 1, how, stages)
+
+
+def _phases_text(session: _Session, latest: str) -> str:
+    """`none` / `no_grad` / `cached features` for a one-phase run, else each phase with its stages:
+    "epochs 1–4: cached features (conv1–conv3); from epoch 5: no_grad (conv1)"."""
+    if len(session.phases) == 1 and session.phases[0][0] == 0:
+        return latest
+    starts = [first for first, _ in session.phases] + [session.config.epochs]
+    parts = []
+    for (first, how), end in zip(session.phases, starts[1:], strict=False):
+        span = f"epoch {first + 1}" if end == first + 1 else f"epochs {first + 1}–{end}"
+        parts.append(f"{span}: {how}")
+    return "; ".join(parts)
 
 
 @torch.no_grad()  # not inference_mode: the suffix's backward must be able to save these as inputs

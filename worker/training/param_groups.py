@@ -12,7 +12,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn.modules.batchnorm import _NormBase
 
 from app.schemas.catalog import BACKBONES
 from app.schemas.train_config import TrainConfig
@@ -73,19 +72,19 @@ def apply_lrs(
 
 
 def apply_freezing(model: nn.Module, config: TrainConfig, epoch: int) -> None:
-    """Freeze or unfreeze each stage's parameters for `epoch`, and set norm layers' modes.
+    """Freeze or unfreeze each stage's parameters for `epoch`, and set its layers' modes.
 
-    Call it right after `model.train()` at each epoch start. Normalization layers of
-    frozen stages go to eval mode so that their running statistics stay those of the
-    starting weights (fastai's `train_bn=False`), unless `config.train_frozen_bn`;
-    those of trainable stages follow the model's mode.
+    Call it right after `model.train()` at each epoch start. A frozen stage runs in eval
+    mode as a fixed function: its norm layers keep the starting weights' running
+    statistics (fastai's `train_bn=False`), its dropout and stochastic depth are off
+    (Keras's `base_model(x, training=False)`), so its output depends on its input alone.
+    `config.train_frozen_bn` leaves frozen stages in the model's mode instead.
     """
     modules = stage_modules(model, config.backbone)
     for stage, named in stage_parameters(model, config.backbone).items():
         frozen = is_frozen(config, stage, epoch)
         for _, param in named:
             param.requires_grad_(not frozen)
-        hold_stats = frozen and not config.train_frozen_bn
+        hold = frozen and not config.train_frozen_bn
         for module in modules[stage]:
-            if isinstance(module, _NormBase):
-                module.train(model.training and not hold_stats)
+            module.train(model.training and not hold)
