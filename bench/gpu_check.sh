@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The one script a GPU session runs for issue 6: the CUDA-only tests, then the training
-# throughput benchmark on CUDA. About 5 minutes; hard limits keep it under 8.
+# throughput and frozen-prefix benchmarks on CUDA. About 6 minutes; the hard limits sum to 9.
 #
 # Prepare on the CPU machine (both land in the ignored .gpu-data/, ~34 MB together):
 #   .venv/bin/python bench/pack_data.py pack     # .gpu-data/images.npz: Ants & Bees + CIFAR-10-4000 + 2,000 test
 #   .venv/bin/python -m pip download --only-binary=:all: --python-version 3.12 --implementation cp \
 #       --platform manylinux2014_x86_64 -d .gpu-data/wheels pydantic==2.14.4 pydantic_core==2.50.5 \
 #       typing-inspection annotated-types typing-extensions   # the GPU image has torch but no pydantic
-# Then, with the device tool: run(command="bash bench/gpu_check.sh", carry=[".gpu-data"], timeout_s=540)
-# Outputs (in $OUT when set, else bench/out/gpu): env.txt, pytest_cuda.log, throughput.log, throughput.json.
+# Then, with the device tool: run(command="bash bench/gpu_check.sh", carry=[".gpu-data"], timeout_s=600)
+# Outputs (in $OUT when set, else bench/out/gpu): env.txt, pytest_cuda.log, throughput.log, throughput.json,
+# frozen_prefix.log.
 # Record the numbers in docs/benchmarks.md ("Training throughput (issue 6)") with date and card.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -39,5 +40,10 @@ timeout 240 "$PY" bench/train_throughput.py --device cuda --data-dir .gpu-data/d
     --json "$OUT_DIR/throughput.json" 2>&1 | tee "$OUT_DIR/throughput.log"
 bench_rc=${PIPESTATUS[0]}
 
-echo "cuda tests rc=$tests_rc, benchmark rc=$bench_rc"
-exit $((tests_rc != 0 || bench_rc != 0))
+# Frozen-prefix cuts against the whole model (bench/frozen_prefix.py), two families at 224 px.
+timeout 75 "$PY" bench/frozen_prefix.py --device cuda --data-dir .gpu-data/datasets \
+    --backbones resnet50 efficientnet_b0 --epochs 4 --batch-size 64 2>&1 | tee "$OUT_DIR/frozen_prefix.log"
+prefix_rc=${PIPESTATUS[0]}
+
+echo "cuda tests rc=$tests_rc, benchmark rc=$bench_rc, frozen-prefix benchmark rc=$prefix_rc"
+exit $((tests_rc != 0 || bench_rc != 0 || prefix_rc != 0))

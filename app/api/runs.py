@@ -1,4 +1,4 @@
-"""/api/runs: submit, list, read, metrics, cancel, clone, delete, checkpoint download, test report."""
+"""/api/runs: submit, list, read, metrics, cancel, clone, delete, checkpoint download, test report, fast path."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import FileResponse
 
 from app.api.deps import CeleryDep, IdPath, PrincipalDep, SessionDep, SettingsDep
+from app.schemas.metrics import FastPath
 from app.schemas.runs import (
     MAX_ID,
     EpochMetricRead,
@@ -57,6 +58,13 @@ def get_metrics(
 def get_test_report(run_id: IdPath, db: SessionDep, settings: SettingsDep, principal: PrincipalDep) -> TestReportRead:
     """Test-split accuracy, confusion matrix (rows true, columns predicted) and per-class accuracy of a finished run."""
     return runs.get_test_report(db=db, settings=settings, principal=principal, run_id=run_id)
+
+
+@router.get("/{run_id}/fast-path", response_model=FastPath)
+def get_fast_path(run_id: IdPath, db: SessionDep, settings: SettingsDep, principal: PrincipalDep) -> FastPath:
+    """How the worker trains the run: data on the device or streamed, decode cache, precision, frozen prefix
+    (cut per unfreezing phase), compile, fused optimizer. 404 until a worker has started the run."""
+    return runs.get_fast_path(db=db, settings=settings, principal=principal, run_id=run_id)
 
 
 @router.post("/{run_id}/cancel", response_model=RunRead)

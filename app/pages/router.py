@@ -128,7 +128,8 @@ def run_detail(
     """One run: facts, curves (then live updates from the API), config, test-split results."""
     run = runs.get_run(db=db, principal=principal, run_id=run_id)
     report = runs.find_test_report(db=db, settings=settings, principal=principal, run_id=run_id)
-    page = run_page(run, runs.run_metrics(db=db, principal=principal, run_id=run_id), report)
+    fast_path = runs.find_fast_path(db=db, settings=settings, principal=principal, run_id=run_id)
+    page = run_page(run, runs.run_metrics(db=db, principal=principal, run_id=run_id), report, fast_path)
     return _render(request, "run_detail.html", page)
 
 

@@ -11,6 +11,7 @@ from app.pages.compare_page import describe, run_label
 from app.pages.confusion import ConfusionView, confusion_view
 from app.pages.progress import eta_from_epochs
 from app.schemas.catalog import BACKBONES
+from app.schemas.metrics import FastPath
 from app.schemas.runs import EpochMetricRead, RunDetail, TestReportRead
 
 POLL_MS = 2000  # how often the page asks for new epochs while the run is live
@@ -31,11 +32,15 @@ class RunPageView:
     has_checkpoint: bool
     live: dict[str, Any]
     test_split: ConfusionView | None = None
+    fast_path: str | None = None
 
 
-def run_page(run: RunDetail, metrics: list[EpochMetricRead], report: TestReportRead | None = None) -> RunPageView:
+def run_page(
+    run: RunDetail, metrics: list[EpochMetricRead], report: TestReportRead | None = None,
+    fast_path: FastPath | None = None,
+) -> RunPageView:
     """The Run page view; `live` is what run_live.js starts from before it polls; `report`
-    (a finished run's test report) fills the "Test split" section."""
+    (a finished run's test report) fills the "Test split" section; `fast_path` the fact of that name."""
     live_status = run.status in ("queued", "running")
     stages = list(BACKBONES[run.backbone].stage_names) if run.backbone in BACKBONES else sorted(
         {s for m in metrics for s in m.lr}
@@ -57,4 +62,5 @@ def run_page(run: RunDetail, metrics: list[EpochMetricRead], report: TestReportR
             "poll_ms": POLL_MS,
         },
         test_split=confusion_view(report) if report is not None else None,
+        fast_path=fast_path.summary() if fast_path is not None else None,
     )

@@ -62,3 +62,28 @@ class TestReport(BaseModel):
             name: (row[i] / sum(row)) if sum(row) else None
             for i, (name, row) in enumerate(zip(self.class_names, self.confusion, strict=True))
         }
+
+
+class FastPath(BaseModel):
+    """How a run's training was made fast (`fast_path.json` in its folder; docs/training.md).
+
+    Written when the run starts and again whenever a phase of gradual unfreezing moves the
+    frozen prefix, so a live run shows it too. Fields missing from older files are None.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    data: str | None = None  # resident | streamed | cpu
+    decode: str | None = None  # cache hit | no cache hit
+    precision: str | None = None  # bf16 autocast, channels_last | fp32
+    frozen_prefix: str | None = None  # none | no_grad | cached features, or one entry per phase
+    compile: str | None = None  # on | off
+    fused_optimizer: str | None = None  # on | off
+
+    def summary(self) -> str:
+        """One line for the Run page: "data resident · decode cache hit · …"."""
+        parts = {
+            "data": self.data, "decode": self.decode, "precision": self.precision,
+            "frozen prefix": self.frozen_prefix, "compile": self.compile, "fused optimizer": self.fused_optimizer,
+        }  # fmt: skip
+        return " · ".join(f"{label} {value}" for label, value in parts.items() if value)

@@ -18,6 +18,7 @@ from app.db import write_transaction
 from app.db.types import utcnow
 from app.models import Artifact, Run, RunStatus, User
 from app.schemas.accounts import Principal
+from app.schemas.metrics import FastPath
 from app.schemas.runs import (
     MAX_ID,
     ArtifactRead,
@@ -46,6 +47,7 @@ from worker.celery_app import BROKER_ERRORS, enqueue_training
 
 CHECKPOINT_KINDS = {"best": "best.pt", "last": "checkpoint.pt"}
 TEST_REPORT_FILE = "test_report.json"  # written by `fit` when it ends
+FAST_PATH_FILE = "fast_path.json"  # written by `fit` when it starts and at each phase
 
 
 def create_run(
@@ -250,6 +252,24 @@ def find_test_report(*, db: Session, settings: Settings, principal: Principal, r
     if run.status in (RunStatus.queued, RunStatus.running) or not path.is_file():
         return None
     return TestReportRead.model_validate_json(path.read_text())
+
+
+def get_fast_path(*, db: Session, settings: Settings, principal: Principal, run_id: int) -> FastPath:
+    """How the run's worker trains it (data placement, decode cache, precision, frozen prefix, …)."""
+    fast_path = find_fast_path(db=db, settings=settings, principal=principal, run_id=run_id)
+    if fast_path is None:
+        raise ArtifactNotFound(f"run {run_id} has no fast-path record yet: a worker writes it when training starts")
+    return fast_path
+
+
+def find_fast_path(*, db: Session, settings: Settings, principal: Principal, run_id: int) -> FastPath | None:
+    """The record `fit` keeps in the run's folder; None before a worker started it (or if unreadable)."""
+    _get(db, run_id, principal=principal)
+    path = _run_file(settings, run_id, FAST_PATH_FILE)
+    try:
+        return FastPath.model_validate_json(path.read_text())
+    except (OSError, ValueError):  # not written yet, or a file this version cannot read
+        return None
 
 
 def _run_file(settings: Settings, run_id: int, filename: str) -> Path:

@@ -67,6 +67,9 @@ def test_a_run_launched_from_the_form_trains_with_its_stage_lrs_and_its_curves_g
     expect(page.locator('[data-live="status"]')).to_have_text("succeeded", timeout=RUN_TIMEOUT_S * 1000)
     assert page.evaluate("() => window.stayedOnPage === true")
     screenshot(page, "run_done")
+    page.reload()  # the facts are rendered by the server: the fast path the worker took, frozen conv1 cut off
+    expect(page.locator("dd.fast-path")).to_have_text(re.compile(r"^data cpu · .* · frozen prefix no_grad \(conv1\) · "))
+    screenshot(page, "run_done_facts")
 
 
 def test_the_run_page_plots_the_lr_each_stage_trained_with(page: Page, server: Server) -> None:

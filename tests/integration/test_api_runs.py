@@ -219,6 +219,14 @@ def test_test_report_of_a_queued_run_is_404_saying_why(client: TestClient, db: S
     )  # fmt: skip
 
 
+def test_fast_path_of_a_run_no_worker_started_is_404_saying_why(client: TestClient, db: Session) -> None:
+    run = make_run(db)
+    response = client.get(f"/api/runs/{run.id}/fast-path")
+    assert (response.status_code, response.json()["detail"]) == (
+        404, f"run {run.id} has no fast-path record yet: a worker writes it when training starts",
+    )  # fmt: skip
+
+
 def test_compare_returns_curves_and_config_differences(client: TestClient, db: Session) -> None:
     a = make_run(db, config={"optimizer": {"lr": 0.1}})
     b = make_run(db, config={"optimizer": {"lr": 0.01}})

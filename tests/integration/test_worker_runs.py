@@ -99,6 +99,19 @@ def test_test_report_is_the_best_models_and_covers_the_test_split(stack: Stack, 
     )  # fmt: skip
 
 
+def test_the_fast_path_the_worker_took_is_served_and_shown(stack: Stack, finished: dict[str, Any]) -> None:
+    run_id = finished["run"]["id"]
+    with stack.client() as client:
+        fast_path = client.get(f"/api/runs/{run_id}/fast-path").json()
+        page = client.get(f"/runs/{run_id}").text
+    # TINY on the CPU: nothing frozen, synthetic images (nothing to decode from files), no GPU.
+    assert fast_path == {
+        "data": "cpu", "decode": "no cache hit", "precision": "fp32", "frozen_prefix": "none",
+        "compile": "off", "fused_optimizer": "off",
+    }  # fmt: skip
+    assert "Fast path" in page and "data cpu · decode no cache hit · precision fp32 · frozen prefix none" in page
+
+
 def test_clone_can_start_from_a_runs_checkpoint(stack: Stack, finished: dict[str, Any]) -> None:
     source = finished["run"]["id"]
     with stack.client() as client:

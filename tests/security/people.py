@@ -22,7 +22,7 @@ from app.db import Database
 from app.db.types import utcnow
 from app.models import Run, RunStatus
 from app.services import accounts
-from app.services.runs import TEST_REPORT_FILE
+from app.services.runs import FAST_PATH_FILE, TEST_REPORT_FILE
 from app.settings import Settings
 
 PASSWORD = "correct horse battery"
@@ -80,6 +80,7 @@ def finished_run(settings: Settings, owner: Person) -> int:
     (folder / "checkpoint.pt").write_bytes(b"the last checkpoint")
     report = {"model": "best", "epoch": 0, "accuracy": 0.5, "class_names": ["a", "b"], "confusion": [[1, 1], [1, 1]]}
     (folder / TEST_REPORT_FILE).write_text(json.dumps(report))
+    (folder / FAST_PATH_FILE).write_text(json.dumps({"data": "cpu", "frozen_prefix": "none"}))
     return run_id
 
 

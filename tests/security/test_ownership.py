@@ -74,7 +74,7 @@ API = [
     ("GET", "/api/runs/{id}"), ("GET", "/api/runs/{id}/metrics"), ("GET", "/api/runs/{id}/test-report"),
     ("GET", "/api/runs/{id}/checkpoint"), ("GET", "/api/runs/{id}/checkpoint?kind=last"),
     ("POST", "/api/runs/{id}/cancel"), ("POST", "/api/runs/{id}/clone"), ("DELETE", "/api/runs/{id}"),
-    ("GET", "/api/compare?ids={id}"),
+    ("GET", "/api/compare?ids={id}"), ("GET", "/api/runs/{id}/fast-path"),
 ]  # fmt: skip
 PAGES = [
     ("GET", "/runs/{id}"), ("GET", "/runs/new?from_run={id}"), ("POST", "/runs/{id}/cancel"),

@@ -74,16 +74,16 @@ def test_nothing_frozen_up_front_means_no_split() -> None:
 def test_cached_features_train_exactly_like_the_uncached_path(tmp_path: Path) -> None:
     cached = fit(tiny(), runtime(tmp_path, "cached"))
     uncached = fit(tiny(), runtime(tmp_path, "uncached", cache_frozen_features=False))
-    assert cached.fast_path["frozen_prefix"] == "cached features"
-    assert uncached.fast_path["frozen_prefix"] == "no_grad"
+    assert cached.fast_path["frozen_prefix"] == "cached features (conv1–conv3)"
+    assert uncached.fast_path["frozen_prefix"] == "no_grad (conv1–conv3)"
     for mine, theirs in zip(cached.records, uncached.records, strict=True):
         assert mine.train_loss == pytest.approx(theirs.train_loss, rel=1e-4)
         assert mine.val_loss == pytest.approx(theirs.val_loss, rel=1e-4)
 
 
-def test_random_augmentation_disables_feature_caching(tmp_path: Path) -> None:
-    result = fit(tiny(epochs=1, augment="flip"), runtime(tmp_path, "out"))
-    assert result.fast_path["frozen_prefix"] == "no_grad"
+def test_random_crops_disable_feature_caching(tmp_path: Path) -> None:
+    result = fit(tiny(epochs=1, augment="crop_flip"), runtime(tmp_path, "out"))
+    assert result.fast_path["frozen_prefix"] == "no_grad (conv1–conv3)"
 
 
 def test_second_load_reads_the_decode_cache(tmp_path: Path) -> None:
@@ -163,6 +163,6 @@ def test_fast_path_learns_like_a_plain_pytorch_loop(tmp_path: Path) -> None:
     fast = fit(config, runtime(tmp_path, "fast"))
     plain = plain_accuracies(config, tmp_path, 4)
     curve = [r.val_acc for r in fast.records]
-    assert fast.fast_path["frozen_prefix"] == "cached features"  # the fastest path, against the plainest loop
+    assert fast.fast_path["frozen_prefix"] == "cached features (conv1–conv5)"  # the fastest path, against the plainest loop
     assert curve[-1] >= 0.9 and plain[-1] >= 0.9  # both learn the task…
     assert max(abs(a - b) for a, b in zip(curve[1:], plain[1:], strict=True)) <= 0.15  # …along the same curve

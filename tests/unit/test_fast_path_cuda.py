@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 from app.presets import apply_overrides
+from app.schemas.catalog import BACKBONES
 from app.schemas.train_config import TrainConfig
 from worker.training.loop import fit
 from worker.training.runtime import Runtime
@@ -56,7 +58,7 @@ def test_cached_features_on_cuda_train_like_the_uncached_path(tmp_path: Path) ->
     config = tiny(stages={"conv1": 0, "conv2": 0, "conv3": 0})
     cached = run(tmp_path, "cached", config, device="cuda")
     uncached = run(tmp_path, "uncached", config, device="cuda", cache_frozen_features=False)
-    assert cached.fast_path["frozen_prefix"] == "cached features"
+    assert cached.fast_path["frozen_prefix"] == "cached features (conv1–conv3)"
     for mine, theirs in zip(cached.records, uncached.records, strict=True):
         assert mine.train_loss == pytest.approx(theirs.train_loss, rel=2e-2, abs=1e-3)
 
@@ -78,3 +80,26 @@ def test_compiled_training_matches_eager(tmp_path: Path) -> None:
     assert compiled.fast_path["compile"] == "on"
     for mine, theirs in zip(compiled.records, eager.records, strict=True):
         assert mine.train_loss == pytest.approx(theirs.train_loss, rel=5e-2, abs=1e-2)
+
+
+def test_flip_cached_features_on_cuda_train_like_the_per_step_prefix(tmp_path: Path) -> None:
+    config = tiny(stages=PROBE, augment="flip")
+    cached = run(tmp_path, "cached", config, device="cuda")
+    per_step = run(tmp_path, "per_step", config, device="cuda", cache_frozen_features=False)
+    assert (cached.fast_path["frozen_prefix"], per_step.fast_path["frozen_prefix"]) == (
+        "cached features, both flips (conv1–conv5)", "no_grad (conv1–conv5)",
+    )  # fmt: skip
+    for mine, theirs in zip(cached.records, per_step.records, strict=True):
+        assert mine.train_loss == pytest.approx(theirs.train_loss, rel=2e-2, abs=1e-3)
+
+
+def test_every_family_cuts_on_cuda_in_bf16(tmp_path: Path) -> None:
+    """Each family's layout under autocast and channels_last: two epochs with cached features."""
+    for backbone in sorted(BACKBONES):
+        stages = dict.fromkeys(BACKBONES[backbone].stage_names[:3], 0)
+        size = 224 if backbone == "vit_b_16" else 64
+        config = tiny(backbone=backbone, stages=stages, image_size=size, epochs=2,
+                      dataset={"name": "fake", "num_images": 32, "num_classes": 3})  # fmt: skip
+        result = run(tmp_path, backbone, config, device="cuda")
+        assert result.fast_path["frozen_prefix"].startswith("cached features ("), backbone
+        assert all(math.isfinite(r.train_loss) for r in result.records), backbone

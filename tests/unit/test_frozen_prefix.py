@@ -4,6 +4,7 @@ the uncut model."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -144,10 +145,21 @@ def test_gradual_unfreezing_cuts_again_at_each_unfreeze_and_trains_like_the_uncu
     assert phased.fast_path["frozen_prefix"] == (
         "epoch 1: cached features (conv1–conv3); epochs 2–3: cached features (conv1)"
     )
+    assert json.loads((tmp_path / "phased" / "fast_path.json").read_text()) == phased.fast_path
     monkeypatch.setattr(frozen_prefix, "LAYOUT_BUILDERS", {})  # no family can be cut: the whole model trains
     whole = fit(config, runtime(tmp_path, "whole"))
     assert whole.fast_path["frozen_prefix"] == "none"
     assert_same_training(phased.records, whole.records)
+
+
+def test_with_flips_the_cache_holds_both_views_and_trains_like_the_uncut_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tiny(augment="flip", stages={"conv1": 0, "conv2": 0, "conv3": 0})
+    cached = fit(config, runtime(tmp_path, "cached"))
+    assert cached.fast_path["frozen_prefix"] == "cached features, both flips (conv1–conv3)"
+    monkeypatch.setattr(frozen_prefix, "LAYOUT_BUILDERS", {})
+    assert_same_training(cached.records, fit(config, runtime(tmp_path, "whole")).records)
 
 
 def test_an_unfreeze_of_every_frozen_stage_ends_the_cut(tmp_path: Path) -> None:
@@ -163,6 +175,6 @@ def test_cached_features_of_a_model_with_stochastic_depth_train_like_the_uncut_m
     # blocks' output into the loss (a from-scratch model's pooled features alone are ~1e-14).
     config = frozen_up_to("efficientnet_b0", 3).model_copy(update={"epochs": 2})
     cached = fit(config, runtime(tmp_path, "cached"))
-    assert cached.fast_path["frozen_prefix"] == "cached features"
+    assert cached.fast_path["frozen_prefix"] == "cached features (conv1–conv3)"
     monkeypatch.setattr(frozen_prefix, "LAYOUT_BUILDERS", {})
     assert_same_training(cached.records, fit(config, runtime(tmp_path, "whole")).records)

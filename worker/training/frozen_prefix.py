@@ -170,14 +170,20 @@ def split_model(model: nn.Module, config: TrainConfig, epoch: int = 0) -> SplitM
     return SplitModel(nn.Sequential(*prefix), nn.Sequential(*suffix), frozen)
 
 
-def features_are_exact(config: TrainConfig) -> bool:
-    """Whether the prefix's output is the same every epoch of a phase, so caching it changes nothing.
+def cached_views(config: TrainConfig) -> tuple[str, ...]:
+    """The views of each training image whose prefix outputs, computed once per phase, make
+    training from a cache exact; () when none do.
 
-    Random augmentation happens before the prefix; frozen stages run in eval mode (no
-    dropout, no stochastic depth, held norm statistics) unless `train_frozen_bn`, which
-    would let their output vary with the batch.
+    Frozen stages run in eval mode (no dropout, no stochastic depth, held norm statistics),
+    so the prefix's output depends on its input alone, unless `train_frozen_bn` makes it
+    vary with the batch. Its input is random only through augmentation: without any, one
+    view per image ("plain"); with flips alone, two ("plain" and "mirrored": the loop draws
+    each image's flip as `prepare_batch` would and picks that view's features). Crops are
+    continuous: nothing to cache.
     """
-    return config.resolved_augment() == "none" and not config.train_frozen_bn
+    if config.train_frozen_bn:
+        return ()
+    return {"none": ("plain",), "flip": ("plain", "mirrored")}.get(config.resolved_augment(), ())
 
 
 def describe(stages: Sequence[str]) -> str:

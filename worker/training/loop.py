@@ -28,11 +28,11 @@ from worker.training import checkpoints
 from worker.training.backbones import build_model
 from worker.training.datasets import ImageTensors, LoadedData, load_data
 from worker.training.errors import DivergedLoss, OutOfMemory, TrainingError
-from worker.training.frozen_prefix import SplitModel, describe, features_are_exact, frozen_prefix_stages, split_model
+from worker.training.frozen_prefix import SplitModel, cached_views, describe, frozen_prefix_stages, split_model
 from worker.training.param_groups import apply_freezing, apply_lrs, build_optimizer
 from worker.training.progress import Progress
 from worker.training.runtime import Runtime
-from worker.training.transforms import iterate_batches, prepare_batch
+from worker.training.transforms import flip_mask, iterate_batches, prepare_batch
 
 OnEpoch = Callable[[EpochRecord], None]
 ShouldStop = Callable[[], bool]
@@ -78,6 +78,7 @@ class _Session:
     parts: SplitModel | None = None  # set while leading stages are frozen (this phase's cut)
     cut: tuple[str, ...] | None = None  # the frozen leading stages the current phase was set up for
     features: dict[str, ImageTensors] = field(default_factory=dict)  # prefix outputs per split
+    mirrored: ImageTensors | None = None  # prefix outputs of the mirrored training images (flip augmentation)
     phases: list[tuple[int, str]] = field(default_factory=list)  # (first epoch, how its prefix ran)
     fast_path: dict[str, str] = field(default_factory=dict)
     records: list[EpochRecord] = field(default_factory=list)
@@ -154,7 +155,13 @@ def _inputs(session: _Session, split: ImageTensors, idx: torch.Tensor, *, train:
     """A batch of model inputs and labels, and whether the inputs are cached prefix features."""
     cached = _cached_features(session, split)
     if cached is not None:
-        return *_gather(cached, idx, session.device), True
+        features, labels = _gather(cached, idx, session.device)
+        if train and session.mirrored is not None:
+            # As prepare_batch's flip: one draw from the same generator, the mirrored view where it says so.
+            flip = flip_mask(len(idx), generator)
+            if flip.any():
+                features[flip.to(features.device)] = _gather(session.mirrored, idx[flip], session.device)[0]
+        return features, labels, True
     return *_batch(session, split, idx, train=train, generator=generator), False
 
 
@@ -315,7 +322,7 @@ def fit(
     report = _test_report(session, out)
     summary = _summarize(session, report.accuracy if report and report.model == "best" else None)
     (out / "summary.json").write_text(json.dumps(summary.model_dump(), indent=2) + "\n")
-    (out / "fast_path.json").write_text(json.dumps(session.fast_path, indent=2) + "\n")
+    _write_fast_path(session)
     return FitResult(
         summary=summary, records=list(session.records), out_dir=out, test_report=report, fast_path=session.fast_path
     )
@@ -351,8 +358,10 @@ def _start_session(config: TrainConfig, runtime: Runtime, should_stop: ShouldSto
     compiled = should_compile(runtime.compile, device, config.epochs, len(data.train))
     session.fast_path = {
         "data": placement, "decode": _decode_source(data), "fused_optimizer": "on" if fused else "off",
+        "precision": "bf16 autocast, channels_last" if device.type == "cuda" else "fp32",
         "compile": "on" if compiled else "off", "frozen_prefix": "none",
     }  # fmt: skip
+    _write_fast_path(session)
     log.info("fast path: %s", ", ".join(f"{key}={value}" for key, value in session.fast_path.items()))
     return session
 
@@ -389,30 +398,40 @@ def _enter_phase(session: _Session, epoch: int) -> None:
     cut = frozen_prefix_stages(config, epoch)
     if cut == session.cut:
         return
-    session.cut, session.features = cut, {}  # the last phase's features are stale: free them first
+    session.cut, session.features, session.mirrored = cut, {}, None  # stale now: free them first
     session.parts = split_model(session.model, config, epoch)
     how = "none"
     if session.parts is not None:
         how = "no_grad"
-        if session.runtime.cache_frozen_features and features_are_exact(config):
-            session.features = _prefix_features(session, session.feature_budget)
-            how = "cached features" if session.features else how
+        views = cached_views(config)
+        if session.runtime.cache_frozen_features and views:
+            session.features, session.mirrored = _prefix_features(session, session.feature_budget, views)
+            how = ("cached features" if views == ("plain",) else "cached features, both flips") if session.features else how
     trainable: nn.Module = session.parts.suffix if session.parts is not None else session.model
     session.train_forward = torch.compile(trainable) if session.fast_path.get("compile") == "on" else trainable
     stages = f" ({describe(session.parts.frozen_stages)})" if session.parts is not None else ""
     if session.phases and session.phases[-1][1] == how + stages:
         return  # e.g. a family without a layout: still no cut
     session.phases.append((epoch, how + stages))
-    session.fast_path["frozen_prefix"] = _phases_text(session, how)
+    session.fast_path["frozen_prefix"] = _phases_text(session)
+    _write_fast_path(session)
     if epoch > 0 or session.parts is not None:
         log.info("from epoch %d the frozen prefix runs as: %s%s", epoch + 1, how, stages)
 
 
-def _phases_text(session: _Session, latest: str) -> str:
-    """`none` / `no_grad` / `cached features` for a one-phase run, else each phase with its stages:
-    "epochs 1–4: cached features (conv1–conv3); from epoch 5: no_grad (conv1)"."""
+def _write_fast_path(session: _Session) -> None:
+    """`fast_path.json` in the run's folder, replaced atomically (the dashboard reads it live)."""
+    path = session.runtime.out_dir / "fast_path.json"
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(session.fast_path, indent=2) + "\n")
+    temporary.replace(path)
+
+
+def _phases_text(session: _Session) -> str:
+    """"cached features (conv1–conv3)", "none", … for a one-phase run, else each phase with its
+    epochs: "epochs 1–4: cached features (conv1–conv3); epochs 5–10: no_grad (conv1)"."""
     if len(session.phases) == 1 and session.phases[0][0] == 0:
-        return latest
+        return session.phases[0][1]
     starts = [first for first, _ in session.phases] + [session.config.epochs]
     parts = []
     for (first, how), end in zip(session.phases, starts[1:], strict=False):
@@ -422,27 +441,34 @@ def _phases_text(session: _Session, latest: str) -> str:
 
 
 @torch.no_grad()  # not inference_mode: the suffix's backward must be able to save these as inputs
-def _prefix_features(session: _Session, budget: int) -> dict[str, ImageTensors]:
-    """The frozen prefix's output for every train and val image; {} if it exceeds `budget`."""
+def _prefix_features(
+    session: _Session, budget: int, views: tuple[str, ...]
+) -> tuple[dict[str, ImageTensors], ImageTensors | None]:
+    """The frozen prefix's output for every train and val image, and for the mirrored training
+    images when `views` has "mirrored"; ({}, None) if they exceed `budget`."""
     assert session.parts is not None
-    session.model.eval()  # the prefix's norm layers stay in eval mode all run (features_are_exact)
-    batch_size = session.config.eval_batch_size or session.config.batch_size * 2
-    features: dict[str, ImageTensors] = {}
+    session.model.eval()  # frozen stages are in eval mode all phase (cached_views)
+    wanted = [("train", False), ("val", False)] + ([("train", True)] if "mirrored" in views else [])
+    computed: list[ImageTensors] = []
     used = 0
-    for name in ("train", "val"):
+    for name, mirror in wanted:
         split: ImageTensors = getattr(session.data, name)
         chunks = []
-        for idx in iterate_batches(len(split), batch_size, shuffle=False, generator=None):
+        for idx in iterate_batches(len(split), session.config.eval_batch_size or session.config.batch_size * 2,
+                                   shuffle=False, generator=None):  # fmt: skip
             inputs, _ = _batch(session, split, idx, train=False, generator=None)
+            # Mirroring commutes with the per-channel normalization: this is the flipped image's input.
+            inputs = inputs.flip(-1) if mirror else inputs
             with _autocast(session.device):
                 chunks.append(session.parts.prefix(inputs))
             used += chunks[-1].nbytes
             if used > budget:
                 log.info("frozen-prefix features exceed the memory budget: computing them every step")
-                return {}
-        if chunks:
-            features[name] = ImageTensors(images=torch.cat(chunks), labels=split.labels.to(session.device))
-    return features
+                return {}, None
+        computed.append(ImageTensors(images=torch.cat(chunks) if chunks else torch.empty(0),
+                                     labels=split.labels.to(session.device)))  # fmt: skip
+    features = {name: tensors for (name, mirror), tensors in zip(wanted, computed, strict=True) if not mirror}
+    return {name: f for name, f in features.items() if len(f)}, (computed[2] if len(computed) == 3 else None)
 
 
 def _steps_per_epoch(config: TrainConfig, data: LoadedData) -> int:

@@ -48,9 +48,17 @@ def _eval_view(images: torch.Tensor, image_size: int) -> torch.Tensor:
     return _resize(images.float(), image_size)
 
 
+def flip_mask(batch: int, generator: torch.Generator | None) -> torch.Tensor:
+    """Which images of a batch `flip` augmentation mirrors: (B,) bool on the CPU, one draw.
+
+    The loop's cached-features path draws it too, so both paths consume the generator alike.
+    """
+    return torch.rand(batch, generator=generator) < 0.5
+
+
 def _flip(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """Mirror each image left-right with probability 1/2."""
-    flip = torch.rand(x.shape[0], generator=generator) < 0.5
+    flip = flip_mask(x.shape[0], generator)
     return torch.where(flip.to(x.device)[:, None, None, None], x.flip(-1), x)
 
 
