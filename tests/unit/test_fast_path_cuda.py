@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -103,3 +104,24 @@ def test_every_family_cuts_on_cuda_in_bf16(tmp_path: Path) -> None:
         result = run(tmp_path, backbone, config, device="cuda")
         assert result.fast_path["frozen_prefix"].startswith("cached features ("), backbone
         assert all(math.isfinite(r.train_loss) for r in result.records), backbone
+
+
+@pytest.mark.parametrize(("augment", "stages"), [("resized_crop_flip", {}), ("crop_flip", {}), ("flip", PROBE)])
+def test_training_steps_never_wait_for_the_gpu(tmp_path: Path, augment: str, stages: dict[str, int]) -> None:
+    """The CPU must run ahead of the GPU: the waits a run makes (torch.cuda.set_sync_debug_mode
+    reports each) may not grow with its number of steps."""
+
+    def waits(num_images: int) -> int:
+        config = tiny(epochs=2, augment=augment, stages=stages, image_size=48, batch_size=8,
+                      dataset={"name": "fake", "num_images": num_images, "num_classes": 3})  # fmt: skip
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn")
+            try:
+                run(tmp_path, f"{augment}-{num_images}", config, device="cuda")
+            finally:
+                torch.cuda.set_sync_debug_mode("default")
+        return sum("synchronizing" in str(w.message) for w in caught)
+
+    few, many = waits(48), waits(192)  # 3 and 12 training steps per epoch
+    assert few == many, f"{few} waits with 3 steps per epoch, {many} with 12"

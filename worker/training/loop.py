@@ -32,7 +32,7 @@ from worker.training.frozen_prefix import SplitModel, cached_views, describe, fr
 from worker.training.param_groups import apply_freezing, apply_lrs, build_optimizer
 from worker.training.progress import Progress
 from worker.training.runtime import Runtime
-from worker.training.transforms import flip_mask, iterate_batches, prepare_batch
+from worker.training.transforms import flip_mask, iterate_batches, prepare_batch, to_device
 
 OnEpoch = Callable[[EpochRecord], None]
 ShouldStop = Callable[[], bool]
@@ -117,6 +117,8 @@ def should_compile(mode: str, device: torch.device, epochs: int, train_size: int
 
 def _gather(split: ImageTensors, idx: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """The batch's rows on `device`; rows held in CPU memory are streamed over."""
+    if split.images.device != idx.device:
+        idx = to_device(idx, split.images.device)  # resident rows: the indices go over, asynchronously
     images, labels = split.images[idx], split.labels[idx]
     if images.device != device:
         if device.type == "cuda":
@@ -158,9 +160,9 @@ def _inputs(session: _Session, split: ImageTensors, idx: torch.Tensor, *, train:
         features, labels = _gather(cached, idx, session.device)
         if train and session.mirrored is not None:
             # As prepare_batch's flip: one draw from the same generator, the mirrored view where it says so.
-            flip = flip_mask(len(idx), generator)
-            if flip.any():
-                features[flip.to(features.device)] = _gather(session.mirrored, idx[flip], session.device)[0]
+            flip = to_device(flip_mask(len(idx), generator), features.device)
+            mirrored, _ = _gather(session.mirrored, idx, session.device)
+            features = torch.where(flip.view(-1, *[1] * (features.dim() - 1)), mirrored, features)
         return features, labels, True
     return *_batch(session, split, idx, train=train, generator=generator), False
 
@@ -192,6 +194,7 @@ def train_one_epoch(session: _Session, epoch: int) -> tuple[float, float, int, d
     loss_sum = torch.zeros((), device=session.device)
     correct = torch.zeros((), device=session.device, dtype=torch.long)
     seen, first_lrs = 0, {}
+    watch = _LossWatch(session.device)
     for step, idx in enumerate(batches):
         if session.should_stop():
             session.stopped = True
@@ -211,9 +214,14 @@ def train_one_epoch(session: _Session, epoch: int) -> tuple[float, float, int, d
         loss_sum += loss.detach() * len(idx)
         correct += (logits.argmax(1) == labels).sum()
         seen += len(idx)
-        _check_finite(loss_sum, epoch, step, session)
-        session.progress.step(epoch, loss=loss_sum.item() / seen)
-    return loss_sum.item() / max(seen, 1), correct.item() / max(seen, 1), seen, first_lrs
+        landed = watch.offer(loss_sum, step, seen)
+        if landed is not None:
+            _check_finite(landed[1], epoch, landed[0])
+        session.progress.step(epoch, loss=watch.mean)
+    mean_loss = loss_sum.item() / max(seen, 1)  # the epoch's one wait for the GPU
+    if seen:
+        _check_finite(mean_loss, epoch, len(batches) - 1 if not session.stopped else step)
+    return mean_loss, correct.item() / max(seen, 1), seen, first_lrs
 
 
 def _optimizer_lrs(session: _Session) -> dict[str, float]:
@@ -224,13 +232,45 @@ def _optimizer_lrs(session: _Session) -> dict[str, float]:
     return lrs
 
 
-def _check_finite(loss_sum: torch.Tensor, epoch: int, step: int, session: _Session) -> None:
-    # Reading the loss forces a device sync, so on a GPU look only every 20 steps.
-    if session.device.type == "cuda" and step % 20:
-        return
-    if not math.isfinite(loss_sum.item()):
+class _LossWatch:
+    """The running training loss, read without making the CPU wait for the GPU.
+
+    Reading a device scalar (`.item()`) waits for every queued kernel, which would stop the
+    CPU from preparing the next batches while the GPU works. Instead a snapshot of the sum is
+    copied into pinned memory behind the queued work, and read once a CUDA event says it has
+    landed, typically a step or two later. A NaN/inf loss is therefore noticed within a few
+    steps on a GPU, at once on the CPU (where reading costs nothing).
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.mean: float | None = None  # the latest mean loss read
+        self._cuda = device.type == "cuda"
+        if self._cuda:
+            self._host = torch.zeros((), pin_memory=True)
+            self._event = torch.cuda.Event()
+        self._pending: tuple[int, int] | None = None  # (step, images seen) of the snapshot in flight
+
+    def offer(self, loss_sum: torch.Tensor, step: int, seen: int) -> tuple[int, float] | None:
+        """Snapshot `loss_sum` unless one is in flight; (step, mean loss) of a snapshot that landed."""
+        if not self._cuda:
+            self.mean = loss_sum.item() / seen
+            return step, self.mean
+        landed = None
+        if self._pending is not None and self._event.query():
+            (at, count), self._pending = self._pending, None
+            self.mean = self._host.item() / count  # a CPU tensor: no wait
+            landed = at, self.mean
+        if self._pending is None:
+            self._host.copy_(loss_sum.detach(), non_blocking=True)
+            self._event.record()
+            self._pending = step, seen
+        return landed
+
+
+def _check_finite(mean_loss: float, epoch: int, step: int) -> None:
+    if not math.isfinite(mean_loss):
         raise DivergedLoss(
-            f"the training loss became NaN/inf at epoch {epoch + 1}, step {step + 1}: "
+            f"the training loss became NaN/inf by epoch {epoch + 1}, step {step + 1}: "
             "lower the learning rates (the largest stage LR first) or add warm-up or grad_clip"
         )
 
@@ -248,18 +288,22 @@ def evaluate(
         return None, None
     session.model.eval()
     batch_size = session.config.eval_batch_size or session.config.batch_size * 2
-    loss_sum, correct = 0.0, 0
+    # Summed on the device and read once at the end: no wait for the GPU per batch.
+    loss_sum = torch.zeros((), device=session.device, dtype=torch.float64)
+    correct = torch.zeros((), device=session.device, dtype=torch.long)
+    counts = torch.zeros(confusion.numel() if confusion is not None else 0, device=session.device, dtype=torch.long)
     for idx in iterate_batches(len(split), batch_size, shuffle=False, generator=None):
         inputs, labels, is_features = _inputs(session, split, idx, train=False, generator=None)
         with _autocast(session.device):
             logits = _eval_logits(session, inputs, is_features=is_features).float()
-        loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
+        loss_sum += F.cross_entropy(logits, labels, reduction="sum")
         predicted = logits.argmax(1)
-        correct += (predicted == labels).sum().item()
+        correct += (predicted == labels).sum()
         if confusion is not None:
-            pairs = (labels * confusion.shape[1] + predicted).cpu()
-            confusion += torch.bincount(pairs, minlength=confusion.numel()).view_as(confusion)
-    return loss_sum / len(split), correct / len(split)
+            counts += torch.bincount(labels * confusion.shape[1] + predicted, minlength=counts.numel())
+    if confusion is not None:
+        confusion += counts.cpu().view_as(confusion)
+    return loss_sum.item() / len(split), correct.item() / len(split)
 
 
 def _run_epoch(session: _Session, epoch: int) -> EpochRecord | None:

@@ -25,10 +25,11 @@ class Progress:
         self._bar.update(epochs_done * self._steps_per_epoch)
         self._bar.set_description(f"epoch {epochs_done + 1}/{self.epochs}")
 
-    def step(self, epoch: int, *, loss: float) -> None:
-        """One training step of `epoch` (0-based) finished."""
+    def step(self, epoch: int, *, loss: float | None) -> None:
+        """One training step of `epoch` (0-based) finished; `loss`: the latest running mean read (None: none yet)."""
         self._bar.set_description(f"epoch {epoch + 1}/{self.epochs}", refresh=False)
-        self._bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+        if loss is not None:
+            self._bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
         self._bar.update(1)
 
     def epoch_done(self, record: EpochRecord) -> None:

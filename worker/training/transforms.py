@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import cast
 
 import torch
@@ -48,6 +49,18 @@ def _eval_view(images: torch.Tensor, image_size: int) -> torch.Tensor:
     return _resize(images.float(), image_size)
 
 
+def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """`t` (on the CPU) on `device` without stalling a GPU: through pinned memory, asynchronously.
+
+    A plain `.to("cuda")` from pageable memory waits for every kernel queued before it, so
+    one per batch (indices, random parameters) keeps the CPU from running ahead of the GPU.
+    PyTorch's pinned-memory allocator keeps the staging block until the copy has landed.
+    """
+    if device.type != "cuda" or t.device == device:
+        return t.to(device)
+    return t.pin_memory().to(device, non_blocking=True)
+
+
 def flip_mask(batch: int, generator: torch.Generator | None) -> torch.Tensor:
     """Which images of a batch `flip` augmentation mirrors: (B,) bool on the CPU, one draw.
 
@@ -59,7 +72,7 @@ def flip_mask(batch: int, generator: torch.Generator | None) -> torch.Tensor:
 def _flip(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """Mirror each image left-right with probability 1/2."""
     flip = flip_mask(x.shape[0], generator)
-    return torch.where(flip.to(x.device)[:, None, None, None], x.flip(-1), x)
+    return torch.where(to_device(flip, x.device)[:, None, None, None], x.flip(-1), x)
 
 
 def _pad_crop(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -69,7 +82,7 @@ def _pad_crop(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tenso
     if pad == 0:
         return x
     padded = F.pad(x, (pad, pad, pad, pad))
-    offsets = torch.randint(0, 2 * pad + 1, (2, batch), generator=generator).to(x.device)
+    offsets = to_device(torch.randint(0, 2 * pad + 1, (2, batch), generator=generator), x.device)
     steps = torch.arange(size, device=x.device)
     rows = (offsets[0, :, None] + steps)[:, :, None]  # (B, size, 1)
     cols = (offsets[1, :, None] + steps)[:, None, :]  # (B, 1, size)
@@ -104,15 +117,23 @@ def _random_resized_crop(images: torch.Tensor, image_size: int, generator: torch
     boxes = _random_boxes(batch, side, generator)
     rois = torch.cat([torch.arange(batch, dtype=boxes.dtype)[:, None], boxes], dim=1)
     x = images.float()
-    return roi_align(x, rois.to(x.device), output_size=image_size, sampling_ratio=-1, aligned=True)
+    return roi_align(x, to_device(rois, x.device), output_size=image_size, sampling_ratio=-1, aligned=True)
+
+
+@lru_cache(maxsize=16)
+def _mean_std(normalization: str, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The normalization's (1, 3, 1, 1) mean and std on `device`, made once (not copied per batch)."""
+    spec = NORMALIZATIONS[normalization]
+    mean = torch.tensor(cast(tuple[float, ...], spec["mean"]), device=device).view(1, 3, 1, 1)
+    std = torch.tensor(cast(tuple[float, ...], spec["std"]), device=device).view(1, 3, 1, 1)
+    return mean, std
 
 
 def _normalize(x: torch.Tensor, normalization: str) -> torch.Tensor:
     spec = NORMALIZATIONS[normalization]
     if spec["order"] == "BGR":
         x = x.flip(1)  # Caffe weights were trained on OpenCV's BGR images
-    mean = torch.tensor(cast(tuple[float, ...], spec["mean"]), device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(cast(tuple[float, ...], spec["std"]), device=x.device).view(1, 3, 1, 1)
+    mean, std = _mean_std(normalization, x.device)
     return (x * cast(float, spec["scale"]) - mean) / std
 
 
