@@ -16,6 +16,7 @@ from app.schemas.catalog import CIFAR10_CLASSES
 from app.schemas.train_config import DatasetConfig
 from worker.training.datasets import (
     LoadedData,
+    available_memory,
     find_dataset_dir,
     load_data,
     num_classes_for,
@@ -175,6 +176,20 @@ def test_imagefolder_accepts_any_case_of_the_image_extensions(tmp_path: Path, sh
     (folder / "dog" / "notes.txt").write_text("not an image")
     data = load_data(DatasetConfig(name="imagefolder", path="pets"), tmp_path, image_size=32)
     assert len(data.train) + len(data.val) + len(data.test) == 9
+
+
+def test_a_selection_too_big_for_memory_is_refused_before_decoding(tmp_path: Path, shared_datasets: Path) -> None:
+    _imagefolder(tmp_path, shared_datasets)
+    config = DatasetConfig(name="imagefolder", path="pets")
+    need = 8 * 3 * 37 * 37  # 8 images stored at round(32 × 256 / 224) = 37 px
+    with pytest.raises(InvalidDataset, match=r"the 8 selected images need 0\.0 GB .* lower image_size, or select fewer"):
+        load_data(config, tmp_path, image_size=32, memory_budget_bytes=need - 1)
+    assert len(load_data(config, tmp_path, image_size=32, memory_budget_bytes=need).train) > 0
+
+
+def test_the_memory_check_reads_this_machines_available_memory() -> None:
+    available = available_memory()
+    assert available is not None and 2**20 < available < 2**50  # Linux: MemAvailable, in bytes
 
 
 def test_a_missing_folder_raises_dataset_not_found_naming_it(tmp_path: Path) -> None:

@@ -50,6 +50,9 @@ SPLIT_FOLDERS = frozenset({"train", "training", "val", "valid", "validation", "t
 CIFAR10_BATCHES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch")
 EVAL_RESIZE_RATIO = 256 / 224  # stored side per output side: the eval view is a 224/256 center crop
 FAKE_SIDE = 32
+# Share of the machine's available memory the decoded images may take (the rest: the model,
+# batches, the OS). A larger selection is refused with a message instead of an OOM kill.
+MEMORY_SHARE = 0.8
 
 
 @dataclass
@@ -457,7 +460,7 @@ def select_files(config: DatasetConfig, data_root: Path) -> tuple[Path, dict[str
 
 def load_data(
     config: DatasetConfig, data_root: Path, image_size: int, *, num_workers: int = 0, cache_dir: Path | None = None,
-    cache_budget_bytes: int | None = None,
+    cache_budget_bytes: int | None = None, memory_budget_bytes: int | None = None,
 ) -> LoadedData:
     """Find, split and decode a dataset into uint8 tensors in memory.
 
@@ -471,16 +474,19 @@ def load_data(
             (`decoded_cache`); None decodes every time.
         cache_budget_bytes: the most bytes `cache_dir` may hold (least recently used
             entries go first); None: no limit.
+        memory_budget_bytes: the most bytes the decoded images may take in memory;
+            None: `MEMORY_SHARE` of the memory this machine has available now.
 
     Raises:
         DatasetNotFound: the dataset's folder or files are missing.
         InvalidDataset: too few images for a requested size, a folder outside the data
-            root, an unreadable CIFAR-10 batch.
+            root, an unreadable CIFAR-10 batch, decoded images that would not fit in memory.
         BadImage: an image cannot be decoded and `config.on_bad_image` is "error".
     """
     pool = _POOLS[config.name](config, data_root)
     split = _SPLITS[DATASETS[config.name].split](pool, config)
     size = storage_size(config, image_size)
+    _check_memory(pool, split, size, memory_budget_bytes)
     entry = _cache_entry(pool, split, config, size, cache_dir)
     stored = decoded_cache.read(entry) if entry is not None else None
     if stored is not None:
@@ -489,6 +495,42 @@ def load_data(
     if entry is not None:
         decoded_cache.write(entry, *stored, budget_bytes=cache_budget_bytes)
     return _assemble(pool, stored, size, from_cache=False)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this machine can give a new allocation now (Linux's MemAvailable), or None."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024  # reported in kB
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _check_memory(pool: _Pool, split: SplitIndices, size: int, budget: int | None) -> None:
+    """Refuse before decoding a selection whose uint8 images would not fit in memory.
+
+    Decoding it anyway would end in the kernel's OOM killer: the worker dies without a word,
+    the run is retried and killed again. Pools already in memory (CIFAR pickles, digits) are
+    small and already there.
+    """
+    if pool.files is None:
+        return
+    if budget is None:
+        available = available_memory()
+        if available is None:
+            return
+        budget = int(available * MEMORY_SHARE)
+    count = len(split.train) + len(split.val) + len(split.test)
+    needed = count * 3 * size * size
+    if needed > budget:
+        raise InvalidDataset(
+            f"the {count:,} selected images need {needed / 1e9:.1f} GB of memory at {size} px (decoded once, "
+            f"uint8), more than the {budget / 1e9:.1f} GB this worker can spare: lower image_size, or select "
+            "fewer images (dataset.train_size / val_size / test_size, or dataset.fractions)"
+        )
 
 
 def _cache_entry(
