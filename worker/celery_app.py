@@ -8,16 +8,20 @@ duplicate delivery of a run that another live worker owns does nothing.
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 import kombu.exceptions
 import sqlalchemy.exc
 from celery import Celery
 from kombu import Queue
+from sqlalchemy import Engine, create_engine, inspect, text
 
 from app.settings import Settings
 
 TRAIN_TASK = "stagewise.train_run"
+SQLALCHEMY_BROKER = ("sqla+", "sqlalchemy+")  # kombu's SQLAlchemy transport: the embedded broker
 
 # What publishing raises when the broker is down: kombu wraps connection errors in
 # its OperationalError; the SQLAlchemy transport can let SQLAlchemy's own through.
@@ -76,3 +80,49 @@ def _transport_options(settings: Settings) -> dict[str, Any]:
 def enqueue_training(app: Celery, run_id: int, queue: str) -> None:
     """Publish the training task of run `run_id` on `queue` (raises when the broker is down)."""
     app.send_task(TRAIN_TASK, args=[run_id], queue=queue, retry=True)
+
+
+def is_sql_broker(settings: Settings) -> bool:
+    """Whether the broker is kombu's SQLAlchemy transport (the embedded default)."""
+    return settings.broker_url.startswith(SQLALCHEMY_BROKER)
+
+
+def sql_broker_engine(settings: Settings) -> Engine:
+    """An engine on the embedded broker's own database, for reads kombu does not offer.
+
+    Not through kombu: its SQLAlchemy channel keeps the read transaction of a queue
+    declaration open until garbage collection, and on SQLite that lock made every later
+    write (publishes, a worker taking a task) wait up to 30 s. Dispose of it after use.
+    """
+    url = settings.broker_url.split("+", 1)[1]
+    return create_engine(url, connect_args={"timeout": settings.publish_timeout_s} if url.startswith("sqlite") else {})
+
+
+def runs_waiting_in_sql_broker(settings: Settings) -> set[int]:
+    """Runs whose training task waits in the embedded broker, not yet taken by a worker.
+
+    kombu's SQLAlchemy transport keeps each message as a row and marks it invisible when
+    a worker takes it (for good: it never restores the row if that worker dies).
+    """
+    engine = sql_broker_engine(settings)
+    try:
+        with engine.connect() as connection:
+            if not inspect(connection).has_table("kombu_message"):
+                return set()  # nothing was ever published
+            payloads = connection.execute(text("SELECT payload FROM kombu_message WHERE visible")).scalars().all()
+    finally:
+        engine.dispose()
+    waiting = set()
+    for payload in payloads:
+        try:
+            message = json.loads(payload)
+            if (message.get("headers") or {}).get("task") != TRAIN_TASK:
+                continue
+            body = message["body"]
+            if (message.get("properties") or {}).get("body_encoding") == "base64":
+                body = base64.b64decode(body)
+            args, _kwargs, _embed = json.loads(body)  # Celery's task message protocol 2
+            waiting.add(int(args[0]))
+        except (ValueError, KeyError, TypeError, IndexError):
+            continue  # not a message of ours, or one this version cannot read
+    return waiting

@@ -16,7 +16,7 @@ from typing import Self
 from celery import Celery
 
 from app.db import Database
-from app.services.execution import Claim, heartbeat, sweep_stale_runs
+from app.services.execution import Claim, heartbeat, redispatch_lost_tasks, sweep_stale_runs
 from app.services.workers import worker_gone, worker_seen
 from app.settings import Settings
 
@@ -110,6 +110,7 @@ class WorkerBeat:
         self.identity = {"name": name, "host": host, "pid": pid, "queues": queues, "gpu": gpu}
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="worker-beat", daemon=True)
+        self._lost_suspects: set[int] = set()  # queued runs without a task at the last sweep
 
     def start(self) -> None:
         self._thread.start()
@@ -134,8 +135,14 @@ class WorkerBeat:
                 return
 
     def beat(self) -> None:
-        """One round: say this worker lives, re-queue runs whose worker went silent."""
+        """One round: say this worker lives, re-queue runs whose worker went silent, and send
+        again the tasks of queued runs that the embedded broker lost (`redispatch_lost_tasks`)."""
         with self.database.sessions() as db:
             worker_seen(db=db, **self.identity)
             for run_id, status in sweep_stale_runs(db=db, celery=self.celery, settings=self.settings):
                 log.warning("run %s lost its worker (no heartbeat): now %s", run_id, status)
+            published, self._lost_suspects = redispatch_lost_tasks(
+                db=db, celery=self.celery, settings=self.settings, suspects=self._lost_suspects
+            )
+            for run_id in published:
+                log.warning("run %s was queued with no task in the broker (a worker died taking it): sent again", run_id)

@@ -23,7 +23,7 @@ from app.models import Artifact, Run, RunStatus
 from app.schemas.metrics import RunSummary
 from app.schemas.train_config import TrainConfig
 from app.settings import Settings
-from worker.celery_app import BROKER_ERRORS, enqueue_training
+from worker.celery_app import BROKER_ERRORS, enqueue_training, is_sql_broker, runs_waiting_in_sql_broker
 
 OwnerAlive = Callable[[str | None, int | None], bool]
 
@@ -196,6 +196,38 @@ def sweep_stale_runs(*, db: Session, celery: Celery, settings: Settings) -> list
         if outcome is not None:
             changed.append((run_id, outcome))
     return changed
+
+
+def redispatch_lost_tasks(
+    *, db: Session, celery: Celery, settings: Settings, suspects: set[int]
+) -> tuple[list[int], set[int]]:
+    """On the embedded broker, publish again the task of a queued run that no message waits for.
+
+    kombu's SQLAlchemy transport hides a message when a worker takes it and never shows it
+    again, so a worker that dies between taking a run's task and claiming the run leaves
+    the run queued with nothing to deliver it (Redis redelivers unacknowledged tasks
+    itself). Taking and claiming are milliseconds apart; a run found so in two sweeps in a
+    row (`suspects`, from the previous sweep) gets a new message. Should the first delivery
+    still claim it, the duplicate finds the run taken and does nothing.
+
+    Returns:
+        The runs published again, and the suspects to pass to the next sweep.
+    """
+    if not is_sql_broker(settings):
+        return [], set()
+    queued = dict(db.execute(select(Run.id, Run.queue).where(Run.status == RunStatus.queued).limit(1000)).tuples().all())
+    db.rollback()
+    if not queued:
+        return [], set()
+    lost = set(queued) - runs_waiting_in_sql_broker(settings)
+    published = []
+    for run_id in sorted(lost & suspects):
+        try:
+            enqueue_training(celery, run_id, queued[run_id])
+        except BROKER_ERRORS:
+            continue  # the next sweep tries again
+        published.append(run_id)
+    return published, lost - set(published)
 
 
 def _sweep_one(*, db: Session, celery: Celery, settings: Settings, run_id: int) -> str | None:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from celery import Celery
-from sqlalchemy import create_engine, delete, select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
 from app.db import write_transaction
@@ -14,6 +14,7 @@ from app.db.types import utcnow
 from app.models import WorkerSeen
 from app.schemas.health import HealthRead, WorkerRead
 from app.settings import Settings
+from worker.celery_app import is_sql_broker, sql_broker_engine
 
 
 def worker_seen(*, db: Session, name: str, host: str, pid: int, queues: list[str], gpu: str | None) -> None:
@@ -63,11 +64,8 @@ def health(*, db: Session, celery: Celery, settings: Settings, detail: bool) -> 
     )
 
 
-SQLALCHEMY_BROKER = ("sqla+", "sqlalchemy+")
-
-
 def _ping_broker(celery: Celery, settings: Settings) -> None:
-    if settings.broker_url.startswith(SQLALCHEMY_BROKER):
+    if is_sql_broker(settings):
         _ping_sql_broker(settings)
         return
     with celery.connection_for_write() as connection:
@@ -78,14 +76,8 @@ def _ping_broker(celery: Celery, settings: Settings) -> None:
 
 
 def _ping_sql_broker(settings: Settings) -> None:
-    """The embedded broker's database answers a read.
-
-    Not through kombu: its SQLAlchemy channel keeps the read transaction of a queue
-    declaration open until garbage collection, and on SQLite that lock made every later
-    write (publishes, the worker taking a task, the next health check) wait up to 30 s.
-    """
-    url = settings.broker_url.split("+", 1)[1]
-    engine = create_engine(url, connect_args={"timeout": settings.publish_timeout_s} if url.startswith("sqlite") else {})
+    """The embedded broker's database answers a read (not through kombu: `sql_broker_engine`)."""
+    engine = sql_broker_engine(settings)
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1")).scalar_one()

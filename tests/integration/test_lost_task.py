@@ -1,0 +1,99 @@
+"""A worker that dies between taking a run's task and claiming the run, on the embedded broker.
+
+kombu's SQLAlchemy transport hides a taken message for good, so such a run would stay
+queued forever; the workers' sweep publishes its task again once two sweeps in a row find
+no message for it. The death itself cannot be timed (milliseconds), so the tests leave
+exactly its trace in the broker's database: the run's message taken (invisible), the run
+still queued.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import TINY, Backend, Stack, make_run, make_settings, reset_database
+from sqlalchemy.orm import Session
+
+from app.models import RunStatus
+from app.services.execution import redispatch_lost_tasks
+from app.settings import Settings
+from tests.polling import wait_for
+from worker.celery_app import enqueue_training, make_celery, runs_waiting_in_sql_broker
+
+
+def take_message_of(settings: Settings, run_id: int) -> None:
+    """What kombu does when a worker takes the run's task: the message row turns invisible."""
+    path = settings.broker_url.removeprefix("sqla+sqlite:///")
+    with sqlite3.connect(path) as broker:
+        changed = broker.execute(
+            "UPDATE kombu_message SET visible = 0 WHERE visible AND payload LIKE ?", (f'%"argsrepr": "[{run_id}]"%',)
+        ).rowcount
+    assert changed == 1, f"no waiting message of run {run_id}"
+
+
+def test_a_queued_run_whose_task_was_taken_is_sent_again_on_the_second_sweep(
+    backend: Backend, settings: Settings, db: Session
+) -> None:
+    if backend.name != "embedded":
+        pytest.skip("Redis redelivers an unacknowledged task itself")
+    celery = make_celery(settings)
+    kept, lost = make_run(db, queue=settings.default_queue), make_run(db, queue=settings.default_queue)
+    for run in (kept, lost):
+        enqueue_training(celery, run.id, run.queue)
+    take_message_of(settings, lost.id)
+    assert runs_waiting_in_sql_broker(settings) == {kept.id}
+
+    first, suspects = redispatch_lost_tasks(db=db, celery=celery, settings=settings, suspects=set())
+    assert (first, suspects) == ([], {lost.id})  # once could be a worker between taking and claiming
+    second, suspects = redispatch_lost_tasks(db=db, celery=celery, settings=settings, suspects=suspects)
+    assert (second, suspects) == ([lost.id], set())
+    assert runs_waiting_in_sql_broker(settings) == {kept.id, lost.id}
+
+
+def test_a_claimed_run_is_never_sent_again(backend: Backend, settings: Settings, db: Session) -> None:
+    if backend.name != "embedded":
+        pytest.skip("embedded broker only")
+    celery = make_celery(settings)
+    run = make_run(db, queue=settings.default_queue)
+    enqueue_training(celery, run.id, run.queue)
+    take_message_of(settings, run.id)
+    _, suspects = redispatch_lost_tasks(db=db, celery=celery, settings=settings, suspects=set())
+    run.status = RunStatus.running  # the worker claimed it between the two sweeps
+    db.commit()
+    assert redispatch_lost_tasks(db=db, celery=celery, settings=settings, suspects=suspects) == ([], set())
+    assert runs_waiting_in_sql_broker(settings) == set()
+
+
+@pytest.fixture
+def embedded_stack(tmp_path: Path) -> Iterator[Stack]:
+    backend = Backend("embedded", None, None, f"lost-{uuid.uuid4().hex[:8]}")
+    made = make_settings(backend, tmp_path / "data")
+    reset_database(made)
+    stack = Stack(made, tmp_path)
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+def test_end_to_end_the_lost_run_trains_once_after_a_worker_starts(embedded_stack: Stack) -> None:
+    stack = embedded_stack
+    stack.start_server()
+    with stack.client() as client:
+        runs = [client.post("/api/runs", json={"config": TINY}).json()["id"] for _ in range(2)]
+        take_message_of(stack.settings, runs[0])  # taken by a worker that died before claiming
+        stack.start_worker()
+
+        def finished() -> list[dict[str, object]] | None:
+            found = [client.get(f"/api/runs/{run_id}").json() for run_id in runs]
+            return found if all(run["status"] in ("succeeded", "failed") for run in found) else None
+
+        done = wait_for(finished, timeout=120, what="both runs to finish")
+        epochs = [[m["epoch"] for m in client.get(f"/api/runs/{run_id}/metrics").json()] for run_id in runs]
+    assert [(run["status"], run["attempt"]) for run in done] == [("succeeded", 1), ("succeeded", 1)]
+    assert epochs == [[0, 1], [0, 1]]
+    assert "was queued with no task in the broker" in (stack.logs / "worker0.log").read_text()
