@@ -34,7 +34,7 @@ from app.pages.run_page import run_page
 from app.pages.runs_page import parse_filter, runs_page
 from app.pages.templating import get_templates
 from app.schemas.catalog import BACKBONES
-from app.schemas.runs import RunCreate, RunFilter
+from app.schemas.runs import RunCreate, RunFilter, StudyCreate
 from app.services import catalog, compare, runs
 from app.services.errors import InvalidInput, RunNotFound
 
@@ -118,6 +118,23 @@ def _base_config(text: str | None) -> dict[str, Any]:
     except ValueError:
         return {}
     return base if isinstance(base, dict) else {}
+
+
+@router.post("/studies", response_model=None)
+@html_errors
+def queue_study(
+    request: Request, db: SessionDep, celery: CeleryDep, settings: SettingsDep, principal: PrincipalDep,
+    study: Annotated[str, Form(max_length=200)] = "", epochs: Annotated[str, Form(max_length=16)] = "",
+) -> Response:
+    """The New run page's "Queue the study" button: every run of it, then their Compare page."""
+    overrides: dict[str, Any] = {}
+    if epochs.strip():
+        if not epochs.strip().isdigit():
+            raise InvalidInput.at(("body", "epochs"), f"epochs per run must be a whole number, got {epochs!r}")
+        overrides["epochs"] = int(epochs)
+    created = runs.create_study(db=db, celery=celery, settings=settings, principal=principal,
+                                request=StudyCreate(study=study, overrides=overrides))  # fmt: skip
+    return RedirectResponse(created.compare_url, status_code=303)
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)

@@ -19,6 +19,7 @@ from typing import Any
 
 from app.pages.descriptions import describe_stages, stage_lrs
 from app.presets import apply_overrides
+from app.presets.studies import STUDIES, Study
 from app.schemas.catalog import BACKBONES, DATASETS
 from app.schemas.runs import RunRead
 from app.schemas.train_config import TrainConfig
@@ -224,6 +225,7 @@ class RunFormPage:
     augment_options: tuple[tuple[str, str], ...] = AUGMENT_OPTIONS
     template_row: StageRow = StageRow("__STAGE__", "lr", "", False, 0)
     plan_summary: str = "Loading the LR preview…"
+    studies: tuple[Study, ...] = tuple(STUDIES.values())
 
     @property
     def split_kind(self) -> str:

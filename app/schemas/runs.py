@@ -87,6 +87,35 @@ class RunRead(BaseModel):
     summary: RunSummary | None
 
 
+class StudyCreate(BaseModel):
+    """Queue every run of a study (all or none), with the same overrides applied to each."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    study: str = Field(max_length=200, description="a name from /api/studies")
+    overrides: dict[str, Any] = Field(
+        default_factory=dict, description="dotted path -> value, applied to every run, e.g. {\"epochs\": 30}"
+    )
+    queue: str | None = Field(default=None, max_length=64, description="queue (GPU kind) to run on")
+
+
+class StudyRead(BaseModel):
+    """A study: its presets, and where its runs will be compared."""
+
+    name: str
+    title: str
+    description: str
+    presets: list[str]
+
+
+class StudyRuns(BaseModel):
+    """The runs a study queued, in its order, and the Compare page of them."""
+
+    study: str
+    runs: list[RunRead]
+    compare_url: str
+
+
 class RunDetail(RunRead):
     """One run with the files it left (checkpoints, metrics)."""
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 from app.db import write_transaction
 from app.db.types import utcnow
 from app.models import Artifact, Run, RunStatus, User
+from app.presets.studies import STUDIES
 from app.schemas.accounts import Principal
 from app.schemas.metrics import FastPath
 from app.schemas.runs import (
@@ -29,6 +30,9 @@ from app.schemas.runs import (
     RunFilter,
     RunPage,
     RunRead,
+    StudyCreate,
+    StudyRead,
+    StudyRuns,
     TestReportRead,
 )
 from app.schemas.train_config import TrainConfig
@@ -69,6 +73,36 @@ def create_run(
                                queue=queue, cloned_from=None)  # fmt: skip
 
 
+def list_studies() -> list[StudyRead]:
+    """The studies a user can queue in one request."""
+    return [StudyRead(name=s.name, title=s.title, description=s.description, presets=list(s.presets))
+            for s in STUDIES.values()]  # fmt: skip
+
+
+def create_study(
+    *, db: Session, celery: Celery, settings: Settings, principal: Principal, request: StudyCreate
+) -> StudyRuns:
+    """Queue every run of a study, owned by `principal`: all of them, or none.
+
+    Raises:
+        InvalidInput: unknown study or queue, or overrides that do not fit its presets
+            (the message names the field).
+        QuotaExceeded: the runs would take the user past `max_active_runs_per_user`.
+        BrokerUnavailable: the queue is down; nothing was stored.
+    """
+    study = STUDIES.get(request.study)
+    if study is None:
+        raise InvalidInput.at(("body", "study"), f"unknown study {request.study!r}; allowed: {', '.join(STUDIES)}")
+    queue = _queue(settings, request.queue)
+    configs = [
+        build_config(db=db, settings=settings, principal=principal, config=None, preset=p, overrides=request.overrides)
+        for p in study.presets
+    ]
+    runs = _insert_and_enqueue_all(db=db, celery=celery, settings=settings, principal=principal, configs=configs,
+                                   queue=queue, cloned_from=None)  # fmt: skip
+    return StudyRuns(study=study.name, runs=runs, compare_url="/compare?" + "&".join(f"ids={r.id}" for r in runs))
+
+
 def clone_run(
     *, db: Session, celery: Celery, settings: Settings, principal: Principal, run_id: int, request: RunClone
 ) -> RunRead:
@@ -107,26 +141,45 @@ def _insert_and_enqueue(
     *, db: Session, celery: Celery, settings: Settings, principal: Principal, config: TrainConfig, queue: str,
     cloned_from: int | None,
 ) -> RunRead:
+    (run,) = _insert_and_enqueue_all(db=db, celery=celery, settings=settings, principal=principal, configs=[config],
+                                     queue=queue, cloned_from=cloned_from)  # fmt: skip
+    return run
+
+
+def _insert_and_enqueue_all(
+    *, db: Session, celery: Celery, settings: Settings, principal: Principal, configs: list[TrainConfig], queue: str,
+    cloned_from: int | None,
+) -> list[RunRead]:
+    """Store and queue the runs in one transaction: all of them, or (on any failure) none.
+
+    A task published before a later publish failed names a run that is then never
+    committed; its worker finds no such run and drops the task (`train_run`).
+    """
     write_transaction(db)
-    _check_quota(db, settings, principal)
-    run = Run(
-        name=config.name, status=RunStatus.queued, queue=queue, config=config.model_dump(mode="json"),
-        dataset=config.dataset.name, backbone=config.backbone, epochs=config.epochs, cloned_from=cloned_from,
-        owner_id=principal.user_id,
-    )  # fmt: skip
-    db.add(run)
-    db.flush()  # assigns run.id, which the task message carries
+    _check_quota(db, settings, principal, adding=len(configs))
+    runs = [_new_run(config, queue=queue, owner_id=principal.user_id, cloned_from=cloned_from) for config in configs]
+    db.add_all(runs)
+    db.flush()  # assigns the ids, which the task messages carry
     try:
-        enqueue_training(celery, run.id, queue)
+        for run in runs:
+            enqueue_training(celery, run.id, queue)
     except BROKER_ERRORS as exc:
         db.rollback()
         raise BrokerUnavailable(f"the job queue is unreachable ({type(exc).__name__}); nothing was submitted: retry later") from exc
     db.commit()
-    return RunRead.model_validate(run)
+    return [RunRead.model_validate(run) for run in runs]
 
 
-def _check_quota(db: Session, settings: Settings, principal: Principal) -> None:
-    """Refuse a run beyond the user's quota of queued + running runs.
+def _new_run(config: TrainConfig, *, queue: str, owner_id: int | None, cloned_from: int | None) -> Run:
+    return Run(
+        name=config.name, status=RunStatus.queued, queue=queue, config=config.model_dump(mode="json"),
+        dataset=config.dataset.name, backbone=config.backbone, epochs=config.epochs, cloned_from=cloned_from,
+        owner_id=owner_id,
+    )  # fmt: skip
+
+
+def _check_quota(db: Session, settings: Settings, principal: Principal, *, adding: int = 1) -> None:
+    """Refuse runs that would take the user past the quota of queued + running runs.
 
     Runs inside the submit's write transaction, which on PostgreSQL locks the user's row
     first, so two simultaneous submits cannot both take the last slot.
@@ -137,11 +190,17 @@ def _check_quota(db: Session, settings: Settings, principal: Principal) -> None:
         select(func.count()).select_from(Run)
         .where(Run.owner_id == principal.user_id, Run.status.in_([RunStatus.queued, RunStatus.running]))
     ) or 0  # fmt: skip
-    if active >= settings.max_active_runs_per_user:
+    limit = settings.max_active_runs_per_user
+    if active + adding > limit:
         db.rollback()
+        if adding == 1:
+            raise QuotaExceeded(
+                f"{principal.name} has {active} runs queued or running, the most allowed "
+                f"(STAGEWISE_MAX_ACTIVE_RUNS_PER_USER={limit}): wait for one or cancel one"
+            )
         raise QuotaExceeded(
-            f"{principal.name} has {active} runs queued or running, the most allowed "
-            f"(STAGEWISE_MAX_ACTIVE_RUNS_PER_USER={settings.max_active_runs_per_user}): wait for one or cancel one"
+            f"{principal.name} has {active} runs queued or running; {adding} more would pass the most allowed "
+            f"(STAGEWISE_MAX_ACTIVE_RUNS_PER_USER={limit}): nothing was queued, wait for runs or cancel some"
         )
 
 

@@ -198,6 +198,20 @@ def test_the_third_active_run_is_429_naming_the_setting(
     assert run_count(accounts_settings) == 2
 
 
+def test_a_study_that_would_pass_the_quota_queues_none_of_its_runs(
+    client: TestClient, alice: Person, accounts_settings: Settings
+) -> None:
+    short = {"epochs": 10}  # within this server's STAGEWISE_MAX_EPOCHS=50
+    response = client.post("/api/studies", json={"study": "cifar10-4000/reference", "overrides": short},
+                           headers=alice.bearer)  # fmt: skip
+    assert response.status_code == 429 and "6 more would pass the most allowed" in response.json()["detail"]
+    assert run_count(accounts_settings) == 0
+    two = client.post("/api/studies", json={"study": "cifar10-4000/beat-the-table", "overrides": short},
+                      headers=alice.bearer)  # fmt: skip
+    assert two.status_code == 201 and [run["owner_name"] for run in two.json()["runs"]] == ["alice", "alice"]
+    assert run_count(accounts_settings) == 2
+
+
 def test_parallel_submits_cannot_pass_the_quota(client: TestClient, alice: Person, accounts_settings: Settings) -> None:
     def submit(_: int) -> int:
         return client.post("/api/runs", json={"config": TINY}, headers=alice.bearer).status_code
