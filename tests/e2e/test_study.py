@@ -23,6 +23,7 @@ def test_queue_the_reference_study_and_land_on_its_comparison(page: Page, server
     expect(rows).to_have_count(6)
     for row, model in zip(rows.all(), MODELS, strict=True):
         expect(row).to_contain_text(model)
+    expect(page.locator("#compare-plot")).to_contain_text("No finished epochs yet")
     screenshot(page, "study_compare")
     ids = [int(i) for i in re.findall(r"ids=(\d+)", page.url)]
     assert [server.run(i)["epochs"] for i in ids] == [1] * 6

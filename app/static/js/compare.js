@@ -21,7 +21,15 @@
     const traces = data.runs.map((run, i) => charts.trace(run.label, run.epochs, run.metrics[key], i));
     const isAcc = key.endsWith("_acc");
     const longest = Math.max(0, ...data.runs.map((run) => run.epochs.length));
-    charts.draw(plot, traces, charts.layout(label, { dtick: longest <= 12 ? 1 : undefined, yaxis: isAcc ? { tickformat: ".0%" } : {} }));
+    const lay = charts.layout(label, { dtick: longest <= 12 ? 1 : undefined, yaxis: isAcc ? { tickformat: ".0%" } : {} });
+    if (longest === 0) {
+      // Nothing to autorange over: plain axes and a word on what will appear, not Plotly's -1…6 / -100…400 %.
+      Object.assign(lay.xaxis, { range: [1, 2], autorange: false });
+      Object.assign(lay.yaxis, { range: [0, 1], autorange: false });
+      lay.annotations = [{ text: "No finished epochs yet: the curves appear as the runs train (reload the page).",
+        showarrow: false, xref: "paper", yref: "paper", x: 0.5, y: 0.5 }];
+    }
+    charts.draw(plot, traces, lay);
     const url = new URL(window.location.href);
     url.searchParams.set("metric", key);
     window.history.replaceState(null, "", url); // a shared link opens on the same metric
