@@ -29,10 +29,10 @@ class Runtime:
             skips decoding.
         decode_cache_budget_bytes: the most that folder may hold; the least recently
             used entries are removed first. None: no limit.
-        cache_frozen_features: when the stages before the first trainable one are frozen
-            for the whole run and nothing random happens before them (augment "none",
-            their norm layers in eval mode), compute their outputs once and train the
-            rest from them. Exact, so on by default; it never applies where inexact.
+        cache_frozen_features: when leading stages are frozen and their input is not
+            randomly cropped (augment "none", or "flip": both views are cached) and they
+            run in eval mode (not `train_frozen_bn`), compute their outputs once per phase
+            and train the rest from them. Exact, so on by default; never where inexact.
         compile: torch.compile the training forward: "on", "off", or "auto" (only on
             CUDA and for runs long enough to repay the warm-up; see `loop.should_compile`).
     """
