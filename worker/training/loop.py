@@ -219,8 +219,8 @@ def train_one_epoch(session: _Session, epoch: int) -> tuple[float, float, int, d
             _check_finite(landed[1], epoch, landed[0])
         session.progress.step(epoch, loss=watch.mean)
     mean_loss = loss_sum.item() / max(seen, 1)  # the epoch's one wait for the GPU
-    if seen:
-        _check_finite(mean_loss, epoch, len(batches) - 1 if not session.stopped else step)
+    if seen and not session.stopped:  # a cancelled epoch is not reported, diverged or not
+        _check_finite(mean_loss, epoch, len(batches) - 1)
     return mean_loss, correct.item() / max(seen, 1), seen, first_lrs
 
 
