@@ -64,6 +64,10 @@ def create_run(
         QuotaExceeded: the user has `max_active_runs_per_user` runs queued or running.
         BrokerUnavailable: the queue is down; nothing was stored.
     """
+    # First: the reads below (a source run, `run:<id>` weights, the quota) and the insert are
+    # one writer's transaction. On SQLite a transaction that began by reading cannot become a
+    # writer once another connection (a worker's heartbeat) has written: "database is locked".
+    write_transaction(db)
     queue = _queue(settings, request.queue)
     config = build_config(
         db=db, settings=settings, principal=principal, config=request.config, preset=request.preset,
@@ -90,6 +94,7 @@ def create_study(
         QuotaExceeded: the runs would take the user past `max_active_runs_per_user`.
         BrokerUnavailable: the queue is down; nothing was stored.
     """
+    write_transaction(db)  # first, as in create_run
     study = STUDIES.get(request.study)
     if study is None:
         raise InvalidInput.at(("body", "study"), f"unknown study {request.study!r}; allowed: {', '.join(STUDIES)}")
@@ -107,6 +112,7 @@ def clone_run(
     *, db: Session, celery: Celery, settings: Settings, principal: Principal, run_id: int, request: RunClone
 ) -> RunRead:
     """A new queued run, owned by `principal`, with `run_id`'s config and `request.overrides` applied."""
+    write_transaction(db)  # first, as in create_run
     source = _get(db, run_id, principal=principal)
     # A queue the admin has since removed falls back to the default one.
     queue = _queue(settings, request.queue or (source.queue if source.queue in settings.queues else None))
