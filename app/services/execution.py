@@ -215,7 +215,8 @@ def redispatch_lost_tasks(
     """
     if not is_sql_broker(settings):
         return [], set()
-    queued = dict(db.execute(select(Run.id, Run.queue).where(Run.status == RunStatus.queued).limit(1000)).tuples().all())
+    rows = db.execute(select(Run.id, Run.queue).where(Run.status == RunStatus.queued).limit(1000))
+    queued = {row.id: row.queue for row in rows}
     db.rollback()
     if not queued:
         return [], set()
