@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from app.db import Database
 from app.db.migrations import upgrade
 from app.db.types import utcnow
+from app.main import create_app
 from app.models import EpochMetric, Run, RunStatus
 from app.settings import Settings, child_environment
 from tests.polling import wait_for
@@ -136,6 +137,13 @@ def local_client(app: FastAPI) -> TestClient:
     """An in-process client that looks like a script on this machine (loopback address and Host),
     which is what the no-login mode serves."""
     return TestClient(app, base_url="http://127.0.0.1", client=("127.0.0.1", 50000))
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    """The in-process API and pages on this test's settings, called from this machine (no login)."""
+    with local_client(create_app(settings)) as test_client:
+        yield test_client
 
 
 # --- factories ---------------------------------------------------------------------------

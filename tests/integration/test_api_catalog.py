@@ -17,12 +17,6 @@ from app.settings import Settings
 from worker.training.plan import make_plan
 
 
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with local_client(create_app(settings)) as test_client:
-        yield test_client
-
-
 def test_backbones_list_stages_and_parameter_counts(client: TestClient) -> None:
     body = {b["name"]: b for b in client.get("/api/backbones").json()}
     assert list(body) == list(BACKBONES)

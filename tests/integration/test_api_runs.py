@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import TINY, add_epochs, local_client, make_run
+from conftest import TINY, add_epochs, make_run
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db import Database
-from app.main import create_app
 from app.models import Run, RunStatus
 from app.services import accounts
 from app.services import runs as runs_service
 from app.services.workers import worker_seen
 from app.settings import Settings
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with local_client(create_app(settings)) as test_client:
-        yield test_client
 
 
 def test_submit_config_returns_201_queued(client: TestClient) -> None:

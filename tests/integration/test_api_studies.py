@@ -3,27 +3,16 @@ button), all or none, and opened side by side on the Compare page."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from conftest import local_client
 from fastapi.testclient import TestClient
 
-from app.main import create_app
 from app.presets import load_preset
-from app.settings import Settings
 
 REFERENCE = "cifar10-4000/reference"
 REFERENCE_PRESETS = [
     "cifar10-4000/model-a-lr1e-1", "cifar10-4000/model-b-lr1e-1", "cifar10-4000/model-a-lr1e-4",
     "cifar10-4000/model-b-lr1e-4", "cifar10-4000/model-c", "cifar10-4000/model-d",
 ]  # fmt: skip
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with local_client(create_app(settings)) as test_client:
-        yield test_client
 
 
 def total_runs(client: TestClient) -> int:

@@ -3,20 +3,8 @@ it shows the error beside the field (422) and stores nothing, or starts from the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from conftest import local_client
 from fastapi.testclient import TestClient
-
-from app.main import create_app
-from app.settings import Settings
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with local_client(create_app(settings)) as test_client:
-        yield test_client
 
 
 def total_runs(client: TestClient) -> int:

@@ -10,40 +10,26 @@ from typing import Any
 
 import numpy as np
 import pytest
+import tiny_runs
 import torch
 from PIL import Image
+from tiny_runs import runtime
 from torch.utils.data import DataLoader
 from torchvision import datasets as tv_datasets
 from torchvision import transforms as T
 
-from app.presets import apply_overrides
 from app.schemas.train_config import DatasetConfig, TrainConfig
 from worker.training.backbones import build_model
 from worker.training.datasets import load_data, storage_size
 from worker.training.frozen_prefix import split_model
 from worker.training.loop import COMPILE_MIN_IMAGES, fit, should_compile
-from worker.training.runtime import Runtime
 
 CONV1_3_FROZEN = {"conv1": 0, "conv2": 0, "conv3": 0}
-TINY: dict[str, Any] = {
-    "backbone": "resnet18",
-    "weights": "none",
-    "dataset": {"name": "fake", "num_images": 32, "num_classes": 2},
-    "epochs": 2,
-    "batch_size": 8,
-    "image_size": 32,
-    "augment": "none",
-    "optimizer": {"lr": 0.05},
-    "stages": CONV1_3_FROZEN,
-}
 
 
 def tiny(**overrides: Any) -> TrainConfig:
-    return TrainConfig.model_validate(apply_overrides(TINY, overrides))
-
-
-def runtime(tmp_path: Path, out: str, **options: Any) -> Runtime:
-    return Runtime(data_root=tmp_path, out_dir=tmp_path / out, device="cpu", **options)
+    """The shared tiny run, 2 epochs, without augmentation, conv1-3 frozen unless overridden."""
+    return tiny_runs.tiny(**{"epochs": 2, "augment": "none", "stages": CONV1_3_FROZEN, **overrides})
 
 
 def write_shapes(root: Path, per_class: int = 24) -> None:

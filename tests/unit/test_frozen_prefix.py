@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_runs import runtime, tiny
 
-from app.presets import apply_overrides
 from app.schemas.catalog import BACKBONES
 from app.schemas.train_config import TrainConfig
 from worker.training import frozen_prefix
@@ -20,27 +20,11 @@ from worker.training.backbones import build_model
 from worker.training.frozen_prefix import split_model
 from worker.training.loop import fit
 from worker.training.param_groups import apply_freezing
-from worker.training.runtime import Runtime
-
-TINY: dict[str, Any] = {
-    "backbone": "resnet18",
-    "weights": "none",
-    "dataset": {"name": "fake", "num_images": 32, "num_classes": 2},
-    "epochs": 3,
-    "batch_size": 8,
-    "image_size": 32,
-    "augment": "none",
-    "optimizer": {"lr": 0.05},
-}
-
-
-def tiny(**overrides: Any) -> TrainConfig:
-    return TrainConfig.model_validate(apply_overrides(TINY, overrides))
 
 
 def frozen_up_to(backbone: str, count: int) -> TrainConfig:
     stages = BACKBONES[backbone].stage_names
-    return tiny(backbone=backbone, stages={stage: 0 for stage in stages[:count]})
+    return tiny(backbone=backbone, augment="none", stages={stage: 0 for stage in stages[:count]})
 
 
 def side(backbone: str) -> int:
@@ -127,10 +111,6 @@ def test_a_layout_that_drifts_from_the_stage_map_is_refused(monkeypatch: pytest.
         split_model(model, config)
 
 
-def runtime(tmp_path: Path, out: str, **options: Any) -> Runtime:
-    return Runtime(data_root=tmp_path, out_dir=tmp_path / out, device="cpu", **options)
-
-
 def assert_same_training(mine: list[Any], theirs: list[Any]) -> None:
     for a, b in zip(mine, theirs, strict=True):
         assert a.train_loss == pytest.approx(b.train_loss, rel=1e-4)
@@ -140,7 +120,7 @@ def assert_same_training(mine: list[Any], theirs: list[Any]) -> None:
 def test_gradual_unfreezing_cuts_again_at_each_unfreeze_and_trains_like_the_uncut_model(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = tiny(stages={"conv1": 0, "conv2": {"unfreeze_epoch": 1}, "conv3": {"unfreeze_epoch": 2}})
+    config = tiny(augment="none", stages={"conv1": 0, "conv2": {"unfreeze_epoch": 1}, "conv3": {"unfreeze_epoch": 2}})
     phased = fit(config, runtime(tmp_path, "phased"))
     assert phased.fast_path["frozen_prefix"] == (
         "epoch 1: cached features (conv1–conv3); epochs 2–3: cached features (conv1)"
@@ -163,7 +143,7 @@ def test_with_flips_the_cache_holds_both_views_and_trains_like_the_uncut_model(
 
 
 def test_an_unfreeze_of_every_frozen_stage_ends_the_cut(tmp_path: Path) -> None:
-    config = tiny(epochs=2, stages={"conv1": {"unfreeze_epoch": 1}})
+    config = tiny(epochs=2, augment="none", stages={"conv1": {"unfreeze_epoch": 1}})
     result = fit(config, runtime(tmp_path, "out", cache_frozen_features=False))
     assert result.fast_path["frozen_prefix"] == "epoch 1: no_grad (conv1); epoch 2: none"
 

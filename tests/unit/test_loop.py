@@ -9,32 +9,12 @@ from typing import Any
 import pytest
 import torch
 import torchvision
+from tiny_runs import runtime, tiny
 
-from app.presets import apply_overrides
 from app.schemas.metrics import EpochRecord
-from app.schemas.train_config import TrainConfig
 from worker.training.errors import DivergedLoss
 from worker.training.loop import fit
-from worker.training.runtime import Runtime
 from worker.training.schedules import lr_table
-
-TINY: dict[str, Any] = {
-    "backbone": "resnet18",
-    "weights": "none",
-    "dataset": {"name": "fake", "num_images": 32, "num_classes": 2},
-    "epochs": 3,
-    "batch_size": 8,
-    "image_size": 32,
-    "optimizer": {"lr": 0.05},
-}
-
-
-def tiny(**overrides: Any) -> TrainConfig:
-    return TrainConfig.model_validate(apply_overrides(TINY, overrides))
-
-
-def runtime(tmp_path: Path, out: str = "out") -> Runtime:
-    return Runtime(data_root=tmp_path, out_dir=tmp_path / out, device="cpu")
 
 
 class Crash(Exception):
