@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from app.api import router as api_router
+from app.api.errors import status_of
 from app.api.guard import AuthGate
 from app.api.limits import BodySizeLimit
 from app.api.uploads import body_limits
@@ -24,43 +25,16 @@ from app.pages.account import router as account_page_router
 from app.pages.dataset_upload import router as upload_page_router
 from app.pages.router import router as pages_router
 from app.pages.templating import get_templates
-from app.services.errors import (
-    ArtifactNotFound,
-    BrokerUnavailable,
-    DatasetNameTaken,
-    Forbidden,
-    InvalidInput,
-    LoginRefused,
-    QuotaExceeded,
-    RunNotFound,
-    RunStateConflict,
-    ServiceError,
-    TooManyAttempts,
-    UploadTooLarge,
-    UserNotFound,
-)
+from app.queue import TaskQueue, make_celery
+from app.schemas.errors import field_message
+from app.services.errors import InvalidInput, ServiceError, TooManyAttempts
 from app.services.execution import sweep_stale_runs
+from app.services.unit_of_work import UnitOfWork
 from app.settings import Settings, get_settings
-from worker.celery_app import make_celery
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
-# The one mapping from domain errors to HTTP statuses; the first match wins, so subclasses first.
-STATUS_OF: dict[type[ServiceError], int] = {
-    RunNotFound: 404,
-    ArtifactNotFound: 404,
-    UserNotFound: 404,
-    LoginRefused: 401,
-    Forbidden: 403,
-    TooManyAttempts: 429,
-    QuotaExceeded: 429,
-    RunStateConflict: 409,
-    DatasetNameTaken: 409,
-    UploadTooLarge: 413,
-    InvalidInput: 422,
-    BrokerUnavailable: 503,
-}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -74,7 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Stagewise", version="0.1.0", lifespan=_lifespan, docs_url=None)
     app.state.settings = settings
     app.state.database = Database.connect(settings.database_url)
-    app.state.celery = make_celery(settings)
+    app.state.tasks = TaskQueue(make_celery(settings), settings)
     app.include_router(api_router)
     app.include_router(pages_router)
     app.include_router(upload_page_router)
@@ -83,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _add_api_docs(app)
     _add_error_handlers(app)
-    app.add_middleware(AuthGate, settings=settings, database=app.state.database)
+    app.add_middleware(AuthGate, settings=settings, database=app.state.database, tasks=app.state.tasks)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, per_path=body_limits(settings.max_upload_bytes))
     return app
 
@@ -127,15 +101,15 @@ async def _sweep_forever(app: FastAPI) -> None:
 
 
 def _sweep_once(app: FastAPI) -> None:
-    with app.state.database.sessions() as db:
-        for run_id, status in sweep_stale_runs(db=db, celery=app.state.celery, settings=app.state.settings):
+    with UnitOfWork.open(app.state.database, app.state.settings, app.state.tasks) as uow:
+        for run_id, status in sweep_stale_runs(uow=uow):
             log.warning("run %s lost its worker (no heartbeat): now %s", run_id, status)
 
 
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
-        status = next((code for kind, code in STATUS_OF.items() if isinstance(exc, kind)), 500)
+        status = status_of(exc)
         if isinstance(exc, InvalidInput):
             detail = [{"loc": list(e.loc), "msg": e.msg, "type": e.type} for e in exc.errors]
             return JSONResponse({"detail": detail}, status_code=status)
@@ -146,7 +120,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         # The same body as InvalidInput's; FastAPI's default would echo the whole input back.
         detail = [
-            {"loc": list(e["loc"]), "msg": str(e["msg"]).removeprefix("Value error, "), "type": e["type"]}
+            {"loc": list(e["loc"]), "msg": field_message(e), "type": e["type"]}
             for e in exc.errors()
         ]
         return JSONResponse({"detail": detail}, status_code=422)

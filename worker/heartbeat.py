@@ -11,14 +11,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Self
 
-from celery import Celery
-
 from app.db import Database
+from app.queue import TaskQueue
 from app.services.execution import Claim, heartbeat, redispatch_lost_tasks, sweep_stale_runs
+from app.services.unit_of_work import UnitOfWork
 from app.services.workers import worker_gone, worker_seen
 from app.settings import Settings
+
+UnitsOfWork = Callable[[], AbstractContextManager[UnitOfWork]]
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +40,8 @@ class RunWatch:
     step instead of training on, and writing files, for a run that is no longer its own.
     """
 
-    def __init__(self, database: Database, claim: Claim, *, interval_s: float, lease_s: float) -> None:
-        self.database, self.claim, self.interval_s, self.lease_s = database, claim, interval_s, lease_s
+    def __init__(self, units_of_work: UnitsOfWork, claim: Claim, *, interval_s: float, lease_s: float) -> None:
+        self.units_of_work, self.claim, self.interval_s, self.lease_s = units_of_work, claim, interval_s, lease_s
         self.lost = False  # another attempt owns the run now: write nothing more
         self._confirmed = time.monotonic()  # when the last accepted beat was sent (the claim counts as one)
         self._stop = threading.Event()
@@ -80,8 +84,8 @@ class RunWatch:
 
     def _beat(self) -> None:
         sent = time.monotonic()
-        with self.database.sessions() as db:
-            beat = heartbeat(db=db, run_id=self.claim.run_id, attempt=self.claim.attempt)
+        with self.units_of_work() as uow:
+            beat = heartbeat(uow=uow, run_id=self.claim.run_id, attempt=self.claim.attempt)
         if not beat.owned:
             self.lose()
             return
@@ -103,10 +107,10 @@ class WorkerBeat:
     """The worker process's own heartbeat (the `workers` table) and the stale-run sweep."""
 
     def __init__(
-        self, *, settings: Settings, database: Database, celery: Celery, name: str, host: str, pid: int,
+        self, *, settings: Settings, database: Database, tasks: TaskQueue, name: str, host: str, pid: int,
         queues: list[str], gpu: str | None,
     ) -> None:  # fmt: skip
-        self.settings, self.database, self.celery = settings, database, celery
+        self.settings, self.database, self.tasks = settings, database, tasks
         self.identity = {"name": name, "host": host, "pid": pid, "queues": queues, "gpu": gpu}
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="worker-beat", daemon=True)
@@ -120,8 +124,8 @@ class WorkerBeat:
         self._done.set()
         self._thread.join(timeout=self.settings.heartbeat_interval_s + 5)
         try:
-            with self.database.sessions() as db:
-                worker_gone(db=db, name=self.identity["name"])
+            with self._unit_of_work() as uow:
+                worker_gone(uow=uow, name=self.identity["name"])
         except Exception:
             log.exception("could not remove worker %s from the table", self.identity["name"])
 
@@ -137,12 +141,13 @@ class WorkerBeat:
     def beat(self) -> None:
         """One round: say this worker lives, re-queue runs whose worker went silent, and send
         again the tasks of queued runs that the embedded broker lost (`redispatch_lost_tasks`)."""
-        with self.database.sessions() as db:
-            worker_seen(db=db, **self.identity)
-            for run_id, status in sweep_stale_runs(db=db, celery=self.celery, settings=self.settings):
+        with self._unit_of_work() as uow:
+            worker_seen(uow=uow, **self.identity)
+            for run_id, status in sweep_stale_runs(uow=uow):
                 log.warning("run %s lost its worker (no heartbeat): now %s", run_id, status)
-            published, self._lost_suspects = redispatch_lost_tasks(
-                db=db, celery=self.celery, settings=self.settings, suspects=self._lost_suspects
-            )
+            published, self._lost_suspects = redispatch_lost_tasks(uow=uow, suspects=self._lost_suspects)
             for run_id in published:
                 log.warning("run %s was queued with no task in the broker (a worker died taking it): sent again", run_id)
+
+    def _unit_of_work(self) -> AbstractContextManager[UnitOfWork]:
+        return UnitOfWork.open(self.database, self.settings, self.tasks)

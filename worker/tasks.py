@@ -11,6 +11,7 @@ import os
 import socket
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import sqlalchemy.exc
@@ -18,15 +19,16 @@ from celery import Celery, Task, shared_task
 
 from app.db import Database
 from app.models import RunStatus
+from app.queue import TRAIN_TASK, TaskQueue
 from app.schemas.metrics import EpochRecord, RunSummary
 from app.schemas.train_config import TrainConfig
 from app.services.execution import Claim, Worker, claim_run, finish_run
 from app.services.metrics import record_epochs
+from app.services.unit_of_work import UnitOfWork
 from app.settings import Settings, visible_gpus
-from worker.celery_app import TRAIN_TASK
 from worker.heartbeat import RunLost, RunWatch
+from worker.runtimes import runtime_from_settings
 from worker.training.errors import TrainingError
-from worker.training.runtime import Runtime
 
 log = logging.getLogger(__name__)
 MISSING_RUN_RETRIES = 5
@@ -40,11 +42,16 @@ class EpochsNotRecorded(Exception):
 
 @dataclass
 class WorkerContext:
-    """What a task needs in its process: settings and a database connection pool."""
+    """What a task needs in its process: settings, a database connection pool, the queue."""
 
     settings: Settings
     database: Database
+    tasks: TaskQueue
     pid: int
+
+    def unit_of_work(self) -> AbstractContextManager[UnitOfWork]:
+        """A unit of work for one step of a task (a claim, a record, a finish)."""
+        return UnitOfWork.open(self.database, self.settings, self.tasks)
 
 
 def context_for(app: Celery) -> WorkerContext:
@@ -52,7 +59,8 @@ def context_for(app: Celery) -> WorkerContext:
     context: WorkerContext | None = getattr(app, "stagewise_context", None)
     if context is None or context.pid != os.getpid():
         settings: Settings = app.conf.stagewise_settings
-        context = WorkerContext(settings, Database.connect(settings.database_url), os.getpid())
+        database = Database.connect(settings.database_url)
+        context = WorkerContext(settings, database, TaskQueue(app, settings), os.getpid())
         app.stagewise_context = context  # type: ignore[attr-defined]
     return context
 
@@ -62,11 +70,8 @@ def train_run(self: Task, run_id: int) -> str:
     """Train run `run_id` to the end; returns what happened (for the worker log)."""
     context = context_for(self.app)
     try:
-        with context.database.sessions() as db:
-            claim = claim_run(
-                db=db, settings=context.settings, run_id=run_id, worker=this_worker(context.settings),
-                owner_alive=owner_alive,
-            )  # fmt: skip
+        with context.unit_of_work() as uow:
+            claim = claim_run(uow=uow, run_id=run_id, worker=this_worker(context.settings), owner_alive=owner_alive)
     except LookupError:
         # The submitter publishes before it commits; give its transaction a moment.
         if self.request.retries >= MISSING_RUN_RETRIES:
@@ -83,7 +88,7 @@ def train_claimed(context: WorkerContext, claim: Claim) -> str:
     """Run `fit` for a claimed run and record the outcome."""
     settings = context.settings
     watch = RunWatch(
-        context.database, claim, interval_s=settings.heartbeat_interval_s, lease_s=settings.heartbeat_timeout_s
+        context.unit_of_work, claim, interval_s=settings.heartbeat_interval_s, lease_s=settings.heartbeat_timeout_s
     )
     with watch:
         # Imported under the watch: loading torch can take longer than a heartbeat timeout.
@@ -95,7 +100,8 @@ def train_claimed(context: WorkerContext, claim: Claim) -> str:
                 raise RunLost(f"run {claim.run_id}: attempt {claim.attempt} lost the run at epoch {record.epoch}")
 
         try:
-            result = fit(claim.config, _runtime(settings, claim.run_id), on_epoch=on_epoch, should_stop=watch.should_stop)
+            runtime = runtime_from_settings(settings, settings.runs_dir / str(claim.run_id))
+            result = fit(claim.config, runtime, on_epoch=on_epoch, should_stop=watch.should_stop)
         except Exception as exc:
             if watch.lost:
                 return "lost"
@@ -121,8 +127,8 @@ def _record(context: WorkerContext, claim: Claim, records: Sequence[EpochRecord]
     while True:
         tries += 1
         try:
-            with context.database.sessions() as db:
-                return record_epochs(db=db, run_id=claim.run_id, attempt=claim.attempt, records=records)
+            with context.unit_of_work() as uow:
+                return record_epochs(uow=uow, run_id=claim.run_id, attempt=claim.attempt, records=records)
         except sqlalchemy.exc.DBAPIError as exc:
             cause = exc.orig or exc
             reason = f"{type(cause).__name__}: {str(cause).splitlines()[0]}"
@@ -139,17 +145,8 @@ def _record(context: WorkerContext, claim: Claim, records: Sequence[EpochRecord]
 def _finish(
     context: WorkerContext, claim: Claim, status: RunStatus, *, summary: RunSummary | None = None, error: str | None = None
 ) -> None:
-    with context.database.sessions() as db:
-        finish_run(db=db, settings=context.settings, claim=claim, status=status, summary=summary, error=error)
-
-
-def _runtime(settings: Settings, run_id: int) -> Runtime:
-    return Runtime(
-        data_root=settings.data_dir, out_dir=settings.runs_dir / str(run_id), device=settings.device,
-        weights_dir=settings.weights_dir, allow_download=settings.allow_download, num_workers=settings.num_workers,
-        resident_budget_bytes=settings.resident_budget_bytes,
-        decode_cache_budget_bytes=settings.decode_cache_budget_bytes,
-    )  # fmt: skip
+    with context.unit_of_work() as uow:
+        finish_run(uow=uow, claim=claim, status=status, summary=summary, error=error)
 
 
 def describe_failure(exc: BaseException, config: TrainConfig) -> str:

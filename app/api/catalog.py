@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.deps import SessionDep, SettingsDep
+from app.api.deps import UowDep
 from app.schemas.catalog_api import BackboneRead, DatasetRead, PresetRead
 from app.services import catalog
 
@@ -18,15 +18,15 @@ def list_backbones() -> list[BackboneRead]:
 
 
 @router.get("/datasets", response_model=list[DatasetRead])
-def list_datasets(db: SessionDep, settings: SettingsDep) -> list[DatasetRead]:
+def list_datasets(uow: UowDep) -> list[DatasetRead]:
     """Catalog datasets, whether their folders exist here, and the last scan's counts."""
-    return catalog.datasets(db=db, settings=settings)
+    return catalog.datasets(uow=uow)
 
 
 @router.post("/datasets/scan", response_model=list[DatasetRead])
-def scan_datasets(db: SessionDep, settings: SettingsDep) -> list[DatasetRead]:
+def scan_datasets(uow: UowDep) -> list[DatasetRead]:
     """Walk the data root and count each dataset folder's classes and images."""
-    return catalog.scan_datasets(db=db, settings=settings)
+    return catalog.scan_datasets(uow=uow)
 
 
 @router.get("/presets", response_model=list[PresetRead])

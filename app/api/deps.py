@@ -1,4 +1,4 @@
-"""Per-request dependencies: a database session, the settings, the Celery app, the caller.
+"""Per-request dependencies: a unit of work, the settings, the caller.
 
 They come from `app.state`, filled by `create_app`, so nothing here is global and a
 test can build an app against any database and broker.
@@ -9,33 +9,28 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from celery import Celery
 from fastapi import Depends, Path, Request
-from sqlalchemy.orm import Session
 
 from app.schemas.accounts import Principal
 from app.schemas.runs import MAX_ID
 from app.services.errors import Forbidden, LoginRefused
+from app.services.unit_of_work import UnitOfWork
 from app.settings import Settings
 
 
-def get_db(request: Request) -> Iterator[Session]:
-    """A session for this request; services commit, anything left open is rolled back."""
-    with request.app.state.database.sessions() as session:
-        yield session
+def get_uow(request: Request) -> Iterator[UnitOfWork]:
+    """This request's unit of work: its services open their own read and write blocks."""
+    state = request.app.state
+    with UnitOfWork.open(state.database, state.settings, state.tasks) as uow:
+        yield uow
 
 
 def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_celery(request: Request) -> Celery:
-    return request.app.state.celery
-
-
-SessionDep = Annotated[Session, Depends(get_db)]
+UowDep = Annotated[UnitOfWork, Depends(get_uow)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-CeleryDep = Annotated[Celery, Depends(get_celery)]
 
 
 def get_principal(request: Request) -> Principal:

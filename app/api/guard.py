@@ -33,8 +33,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.db import Database
+from app.queue import TaskQueue
 from app.schemas.accounts import Principal
 from app.services import accounts
+from app.services.unit_of_work import UnitOfWork
 from app.settings import Settings, is_loopback
 
 SESSION_COOKIE = "stagewise_session"
@@ -59,8 +62,8 @@ class Refused(Exception):
 class AuthGate:
     """ASGI middleware: authenticate, check Host/Origin and CSRF; see the module docstring."""
 
-    def __init__(self, app: ASGIApp, *, settings: Settings, database: Any) -> None:
-        self.app, self.settings, self.database = app, settings, database
+    def __init__(self, app: ASGIApp, *, settings: Settings, database: Database, tasks: TaskQueue) -> None:
+        self.app, self.settings, self.database, self.tasks = app, settings, database, tasks
         self._local: Principal | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -118,8 +121,8 @@ class AuthGate:
         return principal, None
 
     def _lookup(self, find: Callable[..., Any], **kwargs: Any) -> Any:
-        with self.database.sessions() as db:
-            return find(db=db, **kwargs)
+        with UnitOfWork.open(self.database, self.settings, self.tasks) as uow:
+            return find(uow=uow, **kwargs)
 
     async def _check_forgery(self, scope: Scope, headers: Headers, receive: Receive, who: Principal) -> Receive:
         """Refuse a cross-site or token-less state change a browser could have sent on its own."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from app.api.deps import CeleryDep, PrincipalDep, SessionDep, SettingsDep
+from app.api.deps import PrincipalDep, SettingsDep, UowDep
 from app.schemas.health import HealthRead, WorkerRead
 from app.services import workers
 
@@ -13,13 +13,13 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", response_model=HealthRead, responses={503: {"model": HealthRead}})
-def healthz(db: SessionDep, celery: CeleryDep, settings: SettingsDep) -> JSONResponse:
+def healthz(uow: UowDep, settings: SettingsDep) -> JSONResponse:
     """200 when the database and broker answer (503 otherwise); counts live workers (lists them without accounts)."""
-    report = workers.health(db=db, celery=celery, settings=settings, detail=not settings.accounts_required)
+    report = workers.health(uow=uow, detail=not settings.accounts_required)
     return JSONResponse(report.model_dump(mode="json"), status_code=200 if report.status == "ok" else 503)
 
 
 @router.get("/api/workers", response_model=list[WorkerRead])
-def list_workers(db: SessionDep, settings: SettingsDep, _: PrincipalDep) -> list[WorkerRead]:
+def list_workers(uow: UowDep, _: PrincipalDep) -> list[WorkerRead]:
     """Workers heard from within the heartbeat timeout: name, host, pid, queues, GPU."""
-    return workers.live_workers(db=db, settings=settings)
+    return workers.live_workers(uow=uow)

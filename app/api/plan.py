@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.deps import PrincipalDep, SessionDep, SettingsDep
+from app.api.deps import PrincipalDep, UowDep
 from app.schemas.plan import Plan
 from app.schemas.runs import RunCreate
 from app.services import plan
@@ -13,6 +13,6 @@ router = APIRouter(tags=["runs"])
 
 
 @router.post("/plan", response_model=Plan)
-def preview_plan(body: RunCreate, db: SessionDep, settings: SettingsDep, principal: PrincipalDep) -> Plan:
+def preview_plan(body: RunCreate, uow: UowDep, principal: PrincipalDep) -> Plan:
     """The plan of a run body (same shape as POST /api/runs); nothing is queued."""
-    return plan.preview_plan(db=db, settings=settings, principal=principal, request=body)
+    return plan.preview_plan(uow=uow, principal=principal, request=body)

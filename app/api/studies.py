@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from app.api.deps import CeleryDep, PrincipalDep, SessionDep, SettingsDep
+from app.api.deps import PrincipalDep, UowDep
 from app.schemas.runs import StudyCreate, StudyRead, StudyRuns
 from app.services import runs
 
@@ -19,7 +19,7 @@ def list_studies() -> list[StudyRead]:
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=StudyRuns)
 def create_study(
-    body: StudyCreate, db: SessionDep, celery: CeleryDep, settings: SettingsDep, principal: PrincipalDep
+    body: StudyCreate, uow: UowDep, principal: PrincipalDep
 ) -> StudyRuns:
     """Queue every run of the study (all or none; `overrides` apply to each), and say where to compare them."""
-    return runs.create_study(db=db, celery=celery, settings=settings, principal=principal, request=body)
+    return runs.create_study(uow=uow, principal=principal, request=body)

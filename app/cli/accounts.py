@@ -16,18 +16,14 @@ tokens_cli = typer.Typer(no_args_is_help=True, help="API tokens (Authorization: 
 
 
 @contextmanager
-def _db() -> Iterator[Any]:
-    from app.db import Database
+def _uow() -> Iterator[Any]:
     from app.db.migrations import upgrade
+    from app.services.unit_of_work import UnitOfWork
 
     settings = get_settings()
     upgrade(settings.database_url)
-    database = Database.connect(settings.database_url)
-    try:
-        with database.sessions() as session:
-            yield session
-    finally:
-        database.dispose()
+    with UnitOfWork.standalone(settings) as uow:
+        yield uow
 
 
 def _run(action: Callable[[], Any]) -> Any:
@@ -57,8 +53,8 @@ def create_user(
     from app.services import accounts
 
     password = _password(password_stdin)
-    with _db() as db:
-        user = _run(lambda: accounts.create_user(db=db, name=name, password=password, admin=admin))
+    with _uow() as uow:
+        user = _run(lambda: accounts.create_user(uow=uow, name=name, password=password, admin=admin))
     typer.echo(f"created {'admin' if user.is_admin else 'user'} {user.name}")
 
 
@@ -71,8 +67,8 @@ def set_password(
     from app.services import accounts
 
     password = _password(password_stdin)
-    with _db() as db:
-        _run(lambda: accounts.set_password(db=db, name=name, password=password))
+    with _uow() as uow:
+        _run(lambda: accounts.set_password(uow=uow, name=name, password=password))
     typer.echo(f"password of {name} changed")
 
 
@@ -81,8 +77,8 @@ def disable(name: str, enable: Annotated[bool, typer.Option("--enable", help="en
     """Disable a user: no login, no tokens; their runs stay."""
     from app.services import accounts
 
-    with _db() as db:
-        _run(lambda: accounts.set_disabled(db=db, name=name, disabled=not enable))
+    with _uow() as uow:
+        _run(lambda: accounts.set_disabled(uow=uow, name=name, disabled=not enable))
     typer.echo(f"{name} {'enabled' if enable else 'disabled'}")
 
 
@@ -91,8 +87,8 @@ def list_users() -> None:
     """Every user."""
     from app.services import accounts
 
-    with _db() as db:
-        for user in accounts.list_users(db=db):
+    with _uow() as uow:
+        for user in accounts.list_users(uow=uow):
             flags = ", ".join(f for f, on in (("admin", user.is_admin), ("disabled", user.disabled)) if on)
             typer.echo(f"{user.name}{f'  ({flags})' if flags else ''}")
 
@@ -105,8 +101,8 @@ def create_token(
     """Create an API token; it is printed once, here, and stored only as a hash."""
     from app.services import accounts
 
-    with _db() as db:
-        created = _run(lambda: accounts.create_token_for(db=db, user_name=user, name=name))
+    with _uow() as uow:
+        created = _run(lambda: accounts.create_token_for(uow=uow, user_name=user, name=name))
     typer.echo(f"token {created.id} ({created.name}) for {user} — shown once, keep it secret:", err=True)
     typer.echo(created.token)
 
@@ -114,11 +110,13 @@ def create_token(
 @tokens_cli.command("list")
 def list_tokens(user: str) -> None:
     """A user's tokens: id, name, first characters, state."""
+    from app.schemas.accounts import Principal
     from app.services import accounts
 
-    with _db() as db:
-        user_id = _run(lambda: accounts.user_id(db=db, name=user))
-        for token in accounts.list_tokens(db=db, user_id=user_id):
+    with _uow() as uow:
+        user_id = _run(lambda: accounts.user_id(uow=uow, name=user))
+        owner = Principal(user_id=user_id, name=user, is_admin=False, via="local")
+        for token in accounts.list_tokens(uow=uow, principal=owner):
             state = f"revoked {token.revoked_at:%Y-%m-%d %H:%M}" if token.revoked_at else "active"
             typer.echo(f"{token.id}\t{token.name}\t{token.prefix}…\t{state}")
 
@@ -130,8 +128,8 @@ def revoke_token(token_id: int) -> None:
     from app.services import accounts
 
     operator = Principal(user_id=0, name="cli", is_admin=True, via="local")  # the server's shell is trusted
-    with _db() as db:
-        _run(lambda: accounts.revoke_token(db=db, principal=operator, token_id=token_id))
+    with _uow() as uow:
+        _run(lambda: accounts.revoke_token(uow=uow, principal=operator, token_id=token_id))
     typer.echo(f"token {token_id} revoked")
 
 

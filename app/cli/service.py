@@ -57,29 +57,25 @@ def _accounts_problem(settings: Settings) -> str | None:
     Without accounts anyone who reaches the port could run code on the GPUs (CVE-class:
     Ray's unauthenticated Jobs API), so only loopback may be served without them.
     """
-    from app.db import Database
     from app.services import accounts
     from app.services.errors import InvalidInput
+    from app.services.unit_of_work import UnitOfWork
 
     if settings.auth == "none" and not is_loopback(settings.host):
         return (f"STAGEWISE_AUTH=none serves this machine only, not {settings.host}: create an admin "
                 "(`stagewise users create NAME --admin`) and set STAGEWISE_AUTH=accounts, or listen on 127.0.0.1")
     if not settings.accounts_required:
         return None
-    database = Database.connect(settings.database_url)
-    try:
-        with database.sessions() as db:
-            password = settings.admin_password.get_secret_value() if settings.admin_password else ""
-            if settings.admin_user and password:
-                try:
-                    if accounts.ensure_admin(db=db, name=settings.admin_user, password=password):
-                        typer.echo(f"created admin {settings.admin_user} (STAGEWISE_ADMIN_USER)")
-                except InvalidInput as exc:
-                    return f"STAGEWISE_ADMIN_USER / STAGEWISE_ADMIN_PASSWORD: {exc}"
-            if accounts.has_login_accounts(db=db):
-                return None
-    finally:
-        database.dispose()
+    with UnitOfWork.standalone(settings) as uow:
+        password = settings.admin_password.get_secret_value() if settings.admin_password else ""
+        if settings.admin_user and password:
+            try:
+                if accounts.ensure_admin(uow=uow, name=settings.admin_user, password=password):
+                    typer.echo(f"created admin {settings.admin_user} (STAGEWISE_ADMIN_USER)")
+            except InvalidInput as exc:
+                return f"STAGEWISE_ADMIN_USER / STAGEWISE_ADMIN_PASSWORD: {exc}"
+        if accounts.has_login_accounts(uow=uow):
+            return None
     return (f"listening on {settings.host} needs accounts and none exists yet: create an admin with "
             "`stagewise users create NAME --admin` (or set STAGEWISE_ADMIN_USER and STAGEWISE_ADMIN_PASSWORD)")
 
@@ -120,7 +116,7 @@ def worker(
 ) -> None:
     """Run one worker process: one run at a time, on one GPU (or the CPU)."""
     from app.db import Database
-    from worker.celery_app import make_celery
+    from app.queue import TaskQueue, make_celery
     from worker.heartbeat import WorkerBeat
 
     if gpu is not None:
@@ -133,7 +129,7 @@ def worker(
     celery = make_celery(settings)
     name = f"{'gpu' + str(gpu) if gpu is not None else 'worker'}-{os.getpid()}@{socket.gethostname()}"
     beat = WorkerBeat(
-        settings=settings, database=Database.connect(settings.database_url), celery=celery, name=name,
+        settings=settings, database=Database.connect(settings.database_url), tasks=TaskQueue(celery, settings), name=name,
         host=socket.gethostname(), pid=os.getpid(), queues=queues, gpu=None if gpu is None else f"cuda:{gpu}",
     )  # fmt: skip
     # Load torch and the training core once here, so that each run's forked child

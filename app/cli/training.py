@@ -59,18 +59,13 @@ def train(
     sets: SetOpt = None,
 ) -> None:
     """Train a config; resume if OUT already holds its checkpoint."""
+    from worker.runtimes import runtime_from_settings
     from worker.training.errors import TrainingError
     from worker.training.loop import fit
-    from worker.training.runtime import Runtime
 
     cfg = load_config(config, sets, {"epochs": epochs} if epochs is not None else None)
     settings = get_settings()
-    runtime = Runtime(
-        data_root=settings.data_dir, out_dir=out, device=device or settings.device,
-        weights_dir=settings.weights_dir, allow_download=settings.allow_download,
-        num_workers=settings.num_workers, progress=True, resident_budget_bytes=settings.resident_budget_bytes,
-        decode_cache_budget_bytes=settings.decode_cache_budget_bytes,
-    )  # fmt: skip
+    runtime = runtime_from_settings(settings, out, device=device or settings.device, progress=True)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(cfg.model_dump_json(indent=2) + "\n")
     try:
@@ -82,13 +77,12 @@ def train(
 
 def plan(config: ConfigArg, as_json: JsonOpt = False, sets: SetOpt = None) -> None:
     """Show each stage's LR per epoch, its parameter count and whether it is frozen (no training)."""
-    from worker.training.datasets import num_classes_for
     from worker.training.errors import TrainingError
-    from worker.training.plan import make_plan
+    from worker.training.plan import plan_for
 
     cfg = load_config(config, sets)
     try:
-        result = make_plan(cfg, num_classes_for(cfg.dataset, get_settings().data_dir))
+        result = plan_for(cfg, get_settings().data_dir)
     except TrainingError as exc:
         raise _fail(str(exc), code=1) from None
     if as_json:

@@ -1,5 +1,5 @@
 """Persistence plumbing: engine and session factory, column types, migrations."""
 
-from app.db.engine import Database, make_engine, write_transaction
+from app.db.engine import Database, begin_as_writer, make_engine
 
-__all__ = ["Database", "make_engine", "write_transaction"]
+__all__ = ["Database", "begin_as_writer", "make_engine"]

@@ -50,14 +50,13 @@ def _sqlite_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def write_transaction(db: Session) -> None:
-    """Start `db`'s transaction as a writer (SQLite: take the write lock up front).
+def begin_as_writer(db: Session) -> None:
+    """Open the connection of `db`'s new transaction as a writer (SQLite: BEGIN IMMEDIATE).
 
-    Call first thing in a service that writes; on PostgreSQL it changes nothing. If the
-    session already began a transaction, that transaction goes on unchanged.
+    Called by the unit of work (`app/services/unit_of_work.py`) when a write block
+    starts, before anything is read; on PostgreSQL it changes nothing.
     """
-    if not db.in_transaction():
-        db.connection(execution_options={_WRITE: True})
+    db.connection(execution_options={_WRITE: True})
 
 
 @dataclass
@@ -75,7 +74,8 @@ class Database:
         # A weak reference, so that a disposed engine is not kept alive by the hook.
         ref = weakref.ref(engine)
         os.register_at_fork(after_in_child=lambda: (e := ref()) is not None and e.dispose(close=False))
-        return cls(engine, sessionmaker(engine, expire_on_commit=False))
+        # No autobegin: every transaction is a unit of work's explicit read or write block.
+        return cls(engine, sessionmaker(engine, expire_on_commit=False, autobegin=False))
 
     def dispose(self) -> None:
         """Close pooled connections (at shutdown, or in a forked child)."""

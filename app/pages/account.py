@@ -14,7 +14,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import PrincipalDep, SessionDep, SettingsDep
+from app.api.deps import PrincipalDep, SettingsDep, UowDep
 from app.api.guard import SESSION_COOKIE, secure_cookies
 from app.pages.errors import safe_next, status_of
 from app.pages.templating import get_templates
@@ -53,7 +53,7 @@ def login_form(request: Request, settings: SettingsDep, next: str = "/") -> Resp
 
 @router.post("/login", response_model=None)
 async def login(
-    request: Request, db: SessionDep, settings: SettingsDep, name: Annotated[str, Form(max_length=64)] = "",
+    request: Request, uow: UowDep, settings: SettingsDep, name: Annotated[str, Form(max_length=64)] = "",
     password: Annotated[str, Form(max_length=1024)] = "", next: Annotated[str, Form()] = "/",
 ) -> Response:
     """Check the password; on success set the session cookie and go where the user was headed."""
@@ -63,7 +63,7 @@ async def login(
     client = request.client.host if request.client else "unknown"
     try:
         secret, _ = await run_in_threadpool(
-            accounts.log_in, db=db, settings=settings, name=name, password=password, client=client
+            accounts.log_in, uow=uow, name=name, password=password, client=client
         )
     except (LoginRefused, TooManyAttempts) as exc:
         page = LoginPage(next=target, name=name, error=str(exc))
@@ -80,43 +80,43 @@ async def login(
 
 
 @router.post("/logout", response_model=None)
-def logout(request: Request, db: SessionDep, settings: SettingsDep, _: PrincipalDep) -> Response:
+def logout(request: Request, uow: UowDep, settings: SettingsDep, _: PrincipalDep) -> Response:
     """End this browser's session."""
     secret = request.cookies.get(SESSION_COOKIE)
     if secret:
-        accounts.log_out(db=db, secret=secret)
+        accounts.log_out(uow=uow, secret=secret)
     response = RedirectResponse("/login" if settings.accounts_required else "/", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=secure_cookies(settings, request.scope))
     return response
 
 
 @router.get("/account", response_class=HTMLResponse)
-def account(request: Request, db: SessionDep, principal: PrincipalDep) -> HTMLResponse:
+def account(request: Request, uow: UowDep, principal: PrincipalDep) -> HTMLResponse:
     """Who you are and your API tokens."""
-    return _render(request, "account.html", AccountPage(tokens=accounts.list_tokens(db=db, user_id=principal.user_id)))
+    return _render(request, "account.html", AccountPage(tokens=accounts.list_tokens(uow=uow, principal=principal)))
 
 
 @router.post("/account/tokens", response_class=HTMLResponse)
 def create_token(
-    request: Request, db: SessionDep, principal: PrincipalDep, name: Annotated[str, Form()] = "api"
+    request: Request, uow: UowDep, principal: PrincipalDep, name: Annotated[str, Form()] = "api"
 ) -> HTMLResponse:
     """A new token, shown on this page once."""
     try:
-        created = accounts.create_token(db=db, user_id=principal.user_id, name=_token_name(name))
+        created = accounts.create_token(uow=uow, principal=principal, name=_token_name(name))
     except InvalidInput as exc:
-        page = AccountPage(tokens=accounts.list_tokens(db=db, user_id=principal.user_id), error=str(exc))
+        page = AccountPage(tokens=accounts.list_tokens(uow=uow, principal=principal), error=str(exc))
         return _render(request, "account.html", page, status_code=422)
-    page = AccountPage(tokens=accounts.list_tokens(db=db, user_id=principal.user_id), created=created)
+    page = AccountPage(tokens=accounts.list_tokens(uow=uow, principal=principal), created=created)
     return _render(request, "account.html", page, status_code=201)
 
 
 @router.post("/account/tokens/{token_id}/revoke", response_model=None)
-def revoke_token(request: Request, token_id: int, db: SessionDep, principal: PrincipalDep) -> Response:
+def revoke_token(request: Request, token_id: int, uow: UowDep, principal: PrincipalDep) -> Response:
     """Revoke one of your tokens; back to the account page."""
     try:
-        accounts.revoke_token(db=db, principal=principal, token_id=token_id)
+        accounts.revoke_token(uow=uow, principal=principal, token_id=token_id)
     except UserNotFound as exc:
-        page = AccountPage(tokens=accounts.list_tokens(db=db, user_id=principal.user_id), error=str(exc))
+        page = AccountPage(tokens=accounts.list_tokens(uow=uow, principal=principal), error=str(exc))
         return _render(request, "account.html", page, status_code=404)
     return RedirectResponse("/account", status_code=303)
 

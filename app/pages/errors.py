@@ -1,6 +1,6 @@
 """Service errors on pages: an HTML page with the same status the API would answer.
 
-The API's handler in `app.main` answers JSON; a person clicking a link to a deleted run
+The API's handler answers JSON; a person clicking a link to a deleted run
 should get a readable page instead, with the same status code.
 """
 
@@ -14,18 +14,12 @@ from urllib.parse import urlsplit
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
+from app.api.errors import status_of
 from app.pages.templating import get_templates
 from app.services.errors import InvalidInput, ServiceError
 
 P = ParamSpec("P")
 R = TypeVar("R", bound=Response)
-
-
-def status_of(exc: ServiceError) -> int:
-    """The HTTP status of a service error, from the app's one mapping."""
-    from app.main import STATUS_OF  # at call time: app.main imports this package
-
-    return next((code for kind, code in STATUS_OF.items() if isinstance(exc, kind)), 500)
 
 
 def error_page(request: Request, exc: ServiceError) -> HTMLResponse:

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import (
     HTMLResponse,
+    JSONResponse,
     PlainTextResponse,
     RedirectResponse,
     Response,
@@ -20,7 +21,7 @@ from fastapi.responses import (
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import CeleryDep, PrincipalDep, SessionDep, SettingsDep
+from app.api.deps import PrincipalDep, SettingsDep, UowDep
 from app.pages import assets
 from app.pages.compare_page import ComparePage, compare_page, curves_csv, summary_csv
 from app.pages.errors import html_errors, safe_next, status_of
@@ -33,10 +34,14 @@ from app.pages.run_form import (
 from app.pages.run_page import run_page
 from app.pages.runs_page import parse_filter, runs_page
 from app.pages.templating import get_templates
+from app.schemas.accounts import Principal
 from app.schemas.catalog import BACKBONES
+from app.schemas.errors import field_message
 from app.schemas.runs import RunCreate, RunFilter, StudyCreate
 from app.services import catalog, compare, runs
+from app.services import plan as plan_service
 from app.services.errors import InvalidInput, RunNotFound
+from app.services.unit_of_work import UnitOfWork
 
 router = APIRouter(include_in_schema=False)
 router.include_router(assets.router)
@@ -47,68 +52,95 @@ def _render(request: Request, template: str, page: Any, nav: str = "", status_co
 
 
 @router.get("/", response_class=HTMLResponse)
-def runs_list(request: Request, db: SessionDep, settings: SettingsDep, principal: PrincipalDep) -> HTMLResponse:
+def runs_list(request: Request, uow: UowDep, settings: SettingsDep, principal: PrincipalDep) -> HTMLResponse:
     """Runs, filtered, sorted and paginated by the database (one page read per request)."""
     query, error = parse_filter(dict(request.query_params), settings.max_page_size)
-    page = runs.list_runs(db=db, settings=settings, principal=principal, query=query)
+    page = runs.list_runs(uow=uow, principal=principal, query=query)
     return _render(request, "runs_list.html", runs_page(page, query, datetime.now(UTC), error=error), "runs")
 
 
 @router.get("/runs/new", response_class=HTMLResponse)
 @html_errors
 def new_run(
-    request: Request, db: SessionDep, settings: SettingsDep, principal: PrincipalDep, preset: str = "",
+    request: Request, uow: UowDep, principal: PrincipalDep, preset: str = "",
     from_run: int | None = None,
 ) -> HTMLResponse:
     """The form, started from defaults, a preset (`?preset=`) or an earlier run (`?from_run=`)."""
     presets = {p.name: p.config for p in catalog.presets()}
     base, source = {}, None
     if from_run is not None:
-        run = runs.get_run(db=db, principal=principal, run_id=from_run)
+        run = runs.get_run(uow=uow, principal=principal, run_id=from_run)
         base, source = base_from_run(run), f"run #{run.id}"
     elif preset in presets:
         base, source = presets[preset], f"preset {preset}"
     page = run_form_page(
-        base=base, presets=presets, checkpoints=_checkpoints(db, settings, principal), preset=preset or None,
+        base=base, presets=presets, checkpoints=_checkpoints(uow, principal), preset=preset or None,
         source=source,
     )
     return _render(request, "run_form.html", page, "new")
 
 
-def _checkpoints(db: SessionDep, settings: SettingsDep, principal: PrincipalDep) -> list[tuple[int, str]]:
+def _checkpoints(uow: UnitOfWork, principal: Principal) -> list[tuple[int, str]]:
     """Recent finished runs (of those the user sees) whose best checkpoint a new run may start from."""
     query = RunFilter(status="succeeded", sort="-finished_at", limit=50)
-    done = runs.list_runs(db=db, settings=settings, principal=principal, query=query)
+    done = runs.list_runs(uow=uow, principal=principal, query=query)
     return [(run.id, run.name or "") for run in done.items]
 
 
 @router.post("/runs/new", response_model=None)
-async def submit_run(
-    request: Request, db: SessionDep, celery: CeleryDep, settings: SettingsDep, principal: PrincipalDep
-) -> HTMLResponse | RedirectResponse:
-    """The no-JavaScript submit: same service as POST /api/runs, errors beside their fields."""
+async def submit_run(request: Request, uow: UowDep, principal: PrincipalDep) -> Response:
+    """Submit the New run form: same service as POST /api/runs, errors beside their fields.
+
+    The page's script posts the same form fields with `Accept: application/json` and gets
+    the run (201) or the field errors (422) as JSON; without JavaScript the browser gets
+    the run's page or the form again with the errors. Either way the fields become a
+    config here, in `config_from_form`, and nowhere else.
+    """
+    base, data = await _form_config(request)
+    try:
+        body = RunCreate.model_validate({"name": data.get("name"), "config": data})
+        run = await run_in_threadpool(runs.create_run, uow=uow, principal=principal, request=body)
+    except (InvalidInput, ValidationError) as exc:
+        if _wants_json(request):
+            return JSONResponse({"detail": _error_records(exc)}, status_code=422)
+        errors = errors_by_field(_error_records(exc))
+        presets = {p.name: p.config for p in catalog.presets()}
+        checkpoints = await run_in_threadpool(_checkpoints, uow, principal)
+        page = run_form_page(base=base, shown=data, presets=presets, checkpoints=checkpoints, errors=errors)
+        return _render(request, "run_form.html", page, "new", status_code=422)
+    if _wants_json(request):
+        return JSONResponse(run.model_dump(mode="json"), status_code=201)
+    return RedirectResponse(f"/runs/{run.id}", status_code=303)
+
+
+@router.post("/runs/new/plan", response_model=None)
+async def preview_form_plan(request: Request, uow: UowDep, principal: PrincipalDep) -> JSONResponse:
+    """The live LR preview of the form as it stands (the same fields as a submit); nothing is stored."""
+    _, data = await _form_config(request)
+    try:
+        body = RunCreate.model_validate({"name": data.get("name"), "config": data})
+        plan = await run_in_threadpool(plan_service.preview_plan, uow=uow, principal=principal, request=body)
+    except (InvalidInput, ValidationError) as exc:
+        return JSONResponse({"detail": _error_records(exc)}, status_code=422)
+    return JSONResponse(plan.model_dump(mode="json"))
+
+
+async def _form_config(request: Request) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the form's starting config, the config its fields describe)."""
     form = {key: str(value) for key, value in (await request.form()).items()}
     base = _base_config(form.get("base_config"))
     stage_names = BACKBONES.get(form.get("backbone", ""), BACKBONES["resnet18"]).stage_names
-    data = config_from_form(form, base, stage_names)
-    try:
-        body = RunCreate.model_validate({"name": data.get("name"), "config": data})
-        run = await run_in_threadpool(
-            runs.create_run, db=db, celery=celery, settings=settings, principal=principal, request=body
-        )
-    except (InvalidInput, ValidationError) as exc:
-        errors = errors_by_field(_error_records(exc))
-        presets = {p.name: p.config for p in catalog.presets()}
-        checkpoints = await run_in_threadpool(_checkpoints, db, settings, principal)
-        page = run_form_page(base=base, shown=data, presets=presets, checkpoints=checkpoints, errors=errors)
-        return _render(request, "run_form.html", page, "new", status_code=422)
-    return RedirectResponse(f"/runs/{run.id}", status_code=303)
+    return base, config_from_form(form, base, stage_names)
+
+
+def _wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "")
 
 
 def _error_records(exc: InvalidInput | ValidationError) -> list[dict[str, Any]]:
     if isinstance(exc, ValidationError):  # the request itself (e.g. a 1,000-character name)
-        return [{"loc": ("body", *e["loc"]), "msg": e["msg"]} for e in exc.errors()]
-    return [{"loc": e.loc, "msg": e.msg} for e in exc.errors]
+        return [{"loc": ["body", *e["loc"]], "msg": field_message(e)} for e in exc.errors()]
+    return [{"loc": list(e.loc), "msg": e.msg} for e in exc.errors]
 
 
 def _base_config(text: str | None) -> dict[str, Any]:
@@ -123,7 +155,7 @@ def _base_config(text: str | None) -> dict[str, Any]:
 @router.post("/studies", response_model=None)
 @html_errors
 def queue_study(
-    request: Request, db: SessionDep, celery: CeleryDep, settings: SettingsDep, principal: PrincipalDep,
+    request: Request, uow: UowDep, principal: PrincipalDep,
     study: Annotated[str, Form(max_length=200)] = "", epochs: Annotated[str, Form(max_length=16)] = "",
 ) -> Response:
     """The New run page's "Queue the study" button: every run of it, then their Compare page."""
@@ -132,7 +164,7 @@ def queue_study(
         if not epochs.strip().isdigit():
             raise InvalidInput.at(("body", "epochs"), f"epochs per run must be a whole number, got {epochs!r}")
         overrides["epochs"] = int(epochs)
-    created = runs.create_study(db=db, celery=celery, settings=settings, principal=principal,
+    created = runs.create_study(uow=uow, principal=principal,
                                 request=StudyCreate(study=study, overrides=overrides))  # fmt: skip
     return RedirectResponse(created.compare_url, status_code=303)
 
@@ -140,40 +172,40 @@ def queue_study(
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
 @html_errors
 def run_detail(
-    request: Request, run_id: int, db: SessionDep, settings: SettingsDep, principal: PrincipalDep
+    request: Request, run_id: int, uow: UowDep, principal: PrincipalDep
 ) -> HTMLResponse:
     """One run: facts, curves (then live updates from the API), config, test-split results."""
-    run = runs.get_run(db=db, principal=principal, run_id=run_id)
-    report = runs.find_test_report(db=db, settings=settings, principal=principal, run_id=run_id)
-    fast_path = runs.find_fast_path(db=db, settings=settings, principal=principal, run_id=run_id)
-    page = run_page(run, runs.run_metrics(db=db, principal=principal, run_id=run_id), report, fast_path)
+    run = runs.get_run(uow=uow, principal=principal, run_id=run_id)
+    report = runs.find_test_report(uow=uow, principal=principal, run_id=run_id)
+    fast_path = runs.find_fast_path(uow=uow, principal=principal, run_id=run_id)
+    page = run_page(run, runs.run_metrics(uow=uow, principal=principal, run_id=run_id), report, fast_path)
     return _render(request, "run_detail.html", page)
 
 
 @router.post("/runs/{run_id}/cancel", response_model=None)
 @html_errors
 def cancel(
-    request: Request, run_id: int, db: SessionDep, principal: PrincipalDep, next: Annotated[str, Form()] = ""
+    request: Request, run_id: int, uow: UowDep, principal: PrincipalDep, next: Annotated[str, Form()] = ""
 ) -> Response:
     """Cancel from a button; back to where the user was."""
-    runs.cancel_run(db=db, principal=principal, run_id=run_id)
+    runs.cancel_run(uow=uow, principal=principal, run_id=run_id)
     return RedirectResponse(safe_next(next, f"/runs/{run_id}"), status_code=303)
 
 
 @router.post("/runs/{run_id}/delete", response_model=None)
 @html_errors
 def delete(
-    request: Request, run_id: int, db: SessionDep, settings: SettingsDep, principal: PrincipalDep,
+    request: Request, run_id: int, uow: UowDep, principal: PrincipalDep,
     next: Annotated[str, Form()] = "",
 ) -> Response:
     """Delete from a button (the page asks for confirmation first)."""
-    runs.delete_run(db=db, settings=settings, principal=principal, run_id=run_id)
+    runs.delete_run(uow=uow, principal=principal, run_id=run_id)
     return RedirectResponse(safe_next(next, "/"), status_code=303)
 
 
 @router.get("/compare", response_class=HTMLResponse)
 def compare_view(
-    request: Request, db: SessionDep, settings: SettingsDep, principal: PrincipalDep,
+    request: Request, uow: UowDep, settings: SettingsDep, principal: PrincipalDep,
     ids: Annotated[list[str], Query()] = [],  # noqa: B006
     metric: str = "val_acc",
 ) -> HTMLResponse:
@@ -182,7 +214,7 @@ def compare_view(
     if not text:
         return _render(request, "compare.html", ComparePage(max_compare=settings.max_compare))
     try:
-        result = compare.compare_runs(db=db, principal=principal, run_ids=compare.parse_ids(text, settings=settings))
+        result = compare.compare_runs(uow=uow, principal=principal, run_ids=compare.parse_ids(text, settings=settings))
     except (InvalidInput, RunNotFound) as exc:  # shown beside the ids field, which can fix it
         message = exc.errors[0].msg if isinstance(exc, InvalidInput) else str(exc)
         page = ComparePage(ids_text=text, max_compare=settings.max_compare, error=message)
@@ -193,11 +225,11 @@ def compare_view(
 @router.get("/compare.csv", response_class=PlainTextResponse)
 @html_errors
 def compare_csv(
-    request: Request, db: SessionDep, settings: SettingsDep, principal: PrincipalDep, ids: str = "",
+    request: Request, uow: UowDep, settings: SettingsDep, principal: PrincipalDep, ids: str = "",
     table: str = "summary",
 ) -> Response:
     """The summary table or every curve as CSV, for a spreadsheet or a paper's table."""
-    result = compare.compare_runs(db=db, principal=principal, run_ids=compare.parse_ids(ids, settings=settings))
+    result = compare.compare_runs(uow=uow, principal=principal, run_ids=compare.parse_ids(ids, settings=settings))
     body = curves_csv(result) if table == "curves" else summary_csv(compare_page(result, metric="", max_compare=0))
     filename = f"compare-{table}-{'-'.join(str(r.id) for r in result.runs)}.csv"
     return Response(body, media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'})

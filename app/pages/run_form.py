@@ -21,8 +21,10 @@ from app.pages.descriptions import describe_stages, stage_lrs
 from app.presets import apply_overrides
 from app.presets.studies import STUDIES, Study
 from app.schemas.catalog import BACKBONES, DATASETS
+from app.schemas.errors import field_message
 from app.schemas.runs import RunRead
 from app.schemas.train_config import TrainConfig
+from app.services.runs import clone_name
 
 # Inputs that are not config paths.
 STAGE_PREFIX = "stages."
@@ -107,10 +109,31 @@ def config_from_form(form: Mapping[str, str], base: Mapping[str, Any], stage_nam
     data = apply_overrides(base, overrides)
     data["stages"] = _stage_specs(form, stage_names)
     dataset = data.get("dataset")
-    fractions = dataset.get("fractions") if isinstance(dataset, dict) else None
-    if isinstance(fractions, dict) and all(v is None for v in fractions.values()):
-        data["dataset"]["fractions"] = None  # a dataset with an official split has no fractions
+    if isinstance(dataset, dict):
+        _drop_fields_of_other_datasets(dataset)
+        fractions = dataset.get("fractions")
+        if isinstance(fractions, dict) and all(v is None for v in fractions.values()):
+            dataset["fractions"] = None  # no fraction typed: the dataset's default split
     return data
+
+
+# Fieldsets of the form that apply to one kind of split, or to one dataset only. The page
+# hides and disables the others; their values (from a preset or a cloned run of another
+# dataset) must not reach the config.
+SPLIT_FIELDS = {"official": ("train_size", "val_size", "test_size"), "fractions": ("fractions",)}
+DATASET_FIELDS = {"fake": ("num_classes", "num_images"), "imagefolder": ("path",)}
+
+
+def _drop_fields_of_other_datasets(dataset: dict[str, Any]) -> None:
+    spec = DATASETS.get(str(dataset.get("name")))
+    if spec is None:
+        return  # an unknown name: the schema names it
+    for kind, fields in SPLIT_FIELDS.items():
+        if kind != spec.split:
+            dataset.update(dict.fromkeys(fields))
+    for name, fields in DATASET_FIELDS.items():
+        if name != spec.name:
+            dataset.update(dict.fromkeys(fields))
 
 
 def errors_by_field(errors: Iterable[Mapping[str, Any]]) -> dict[str, str]:
@@ -125,7 +148,7 @@ def errors_by_field(errors: Iterable[Mapping[str, Any]]) -> dict[str, str]:
         while loc and loc[0] in ("body", "config"):
             loc = loc[1:]
         key = ".".join(loc)
-        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        message = field_message(error)
         found[key] = f"{found[key]}; {message}" if key in found else message
     return found
 
@@ -288,4 +311,4 @@ def run_form_page(
 
 def base_from_run(run: RunRead) -> dict[str, Any]:
     """A run's config as the start of a new one, named as a copy (as the API's clone names it)."""
-    return {**run.config, "name": f"{run.name or f'run {run.id}'} (copy)"[:200]}
+    return {**run.config, "name": clone_name(run.name, run.id)}

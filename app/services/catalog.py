@@ -7,16 +7,14 @@ from functools import cache
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from app.db import write_transaction
 from app.db.types import utcnow
 from app.models import DatasetFolder
 from app.presets import load_preset, preset_names
 from app.schemas.catalog import BACKBONES, DATASETS, DatasetSpec
 from app.schemas.catalog_api import BackboneRead, DatasetRead, PresetRead, StageRead
+from app.services.unit_of_work import UnitOfWork
 from app.services.uploads import UPLOADS_FOLDER
-from app.settings import Settings
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
@@ -41,12 +39,13 @@ def _backbone(name: str) -> BackboneRead:
     )  # fmt: skip
 
 
-def datasets(*, db: Session, settings: Settings) -> list[DatasetRead]:
+def datasets(*, uow: UnitOfWork) -> list[DatasetRead]:
     """The dataset catalog, with whether each one's folder exists under the data root."""
     scanned: dict[str, list[DatasetFolder]] = {}
-    for row in db.scalars(select(DatasetFolder).order_by(DatasetFolder.path)):
-        scanned.setdefault(row.name, []).append(row)
-    return [_dataset(spec, settings.data_dir, scanned.get(spec.name, [])) for spec in DATASETS.values()]
+    with uow.reading() as db:
+        for row in db.scalars(select(DatasetFolder).order_by(DatasetFolder.path)):
+            scanned.setdefault(row.name, []).append(row)
+    return [_dataset(spec, uow.settings.data_dir, scanned.get(spec.name, [])) for spec in DATASETS.values()]
 
 
 def _dataset(spec: DatasetSpec, root: Path, rows: list[DatasetFolder]) -> DatasetRead:
@@ -60,19 +59,18 @@ def _dataset(spec: DatasetSpec, root: Path, rows: list[DatasetFolder]) -> Datase
     )  # fmt: skip
 
 
-def scan_datasets(*, db: Session, settings: Settings) -> list[DatasetRead]:
+def scan_datasets(*, uow: UnitOfWork) -> list[DatasetRead]:
     """Count the images of every catalog folder (and class-per-folder trees) under the data root."""
-    found = _scan(settings.data_dir)
-    write_transaction(db)
-    existing = {(row.name, row.path): row for row in db.scalars(select(DatasetFolder))}
-    for (name, path), (classes, images) in found.items():
-        row = existing.pop((name, path), None) or DatasetFolder(name=name, path=path)
-        row.num_classes, row.num_images, row.scanned_at = classes, images, utcnow()
-        db.add(row)
-    for row in existing.values():  # folders that disappeared
-        db.delete(row)
-    db.commit()
-    return datasets(db=db, settings=settings)
+    found = _scan(uow.settings.data_dir)  # the slow walk, outside the transaction
+    with uow.writing() as db:
+        existing = {(row.name, row.path): row for row in db.scalars(select(DatasetFolder))}
+        for (name, path), (classes, images) in found.items():
+            row = existing.pop((name, path), None) or DatasetFolder(name=name, path=path)
+            row.num_classes, row.num_images, row.scanned_at = classes, images, utcnow()
+            db.add(row)
+        for row in existing.values():  # folders that disappeared
+            db.delete(row)
+    return datasets(uow=uow)
 
 
 def _scan(root: Path, prefix: str = "") -> dict[tuple[str, str], tuple[int, int]]:

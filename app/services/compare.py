@@ -6,13 +6,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import selectinload
 
 from app.models import Run
 from app.schemas.accounts import Principal
 from app.schemas.runs import MAX_ID, CompareRead, ConfigDifference, RunRead
 from app.services.errors import InvalidInput, RunNotFound
 from app.services.metrics import curves
+from app.services.unit_of_work import UnitOfWork
 from app.settings import Settings
 
 
@@ -27,7 +28,7 @@ def parse_ids(text: str, *, settings: Settings) -> list[int]:
     return ids
 
 
-def compare_runs(*, db: Session, principal: Principal, run_ids: list[int]) -> CompareRead:
+def compare_runs(*, uow: UnitOfWork, principal: Principal, run_ids: list[int]) -> CompareRead:
     """Configs, summaries and curves of `run_ids` in one response.
 
     Raises:
@@ -37,14 +38,16 @@ def compare_runs(*, db: Session, principal: Principal, run_ids: list[int]) -> Co
     query = select(Run).options(selectinload(Run.owner)).where(Run.id.in_(storable))
     if not principal.is_admin:
         query = query.where(Run.owner_id == principal.user_id)
-    rows = {run.id: run for run in db.scalars(query)}
-    missing = [run_id for run_id in run_ids if run_id not in rows]
-    if missing:
-        raise RunNotFound(missing[0])
-    runs = [RunRead.model_validate(rows[run_id]) for run_id in run_ids]
+    with uow.reading() as db:
+        rows = {run.id: run for run in db.scalars(query)}
+        missing = [run_id for run_id in run_ids if run_id not in rows]
+        if missing:
+            raise RunNotFound(missing[0])
+        runs = [RunRead.model_validate(rows[run_id]) for run_id in run_ids]
+        run_curves = curves(db, run_ids=run_ids)
     return CompareRead(
         runs=runs,
-        curves=curves(db=db, run_ids=run_ids),
+        curves=run_curves,
         differences=config_differences({run.id: run.config for run in runs}),
     )
 

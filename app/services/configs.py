@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from app.models import Run
 from app.presets import InvalidOverride, UnknownPreset, apply_overrides, load_preset
 from app.schemas.accounts import Principal
+from app.schemas.errors import field_message
 from app.schemas.runs import MAX_ID
 from app.schemas.train_config import TrainConfig
 from app.services.errors import FieldError, InvalidInput
@@ -120,5 +121,5 @@ def _where(loc: tuple[Any, ...], origin: Loc, overrides: Mapping[str, Any]) -> L
 
 
 def _field_error(error: Mapping[str, Any], origin: Loc, overrides: Mapping[str, Any]) -> FieldError:
-    msg = str(error["msg"]).removeprefix("Value error, ")
+    msg = field_message(error)
     return FieldError(_where(tuple(error["loc"]), origin, overrides), msg, str(error["type"]))

@@ -13,17 +13,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from celery import Celery
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.db import write_transaction
 from app.db.types import utcnow
 from app.models import Artifact, Run, RunStatus
+from app.queue import BROKER_ERRORS
 from app.schemas.metrics import RunSummary
 from app.schemas.train_config import TrainConfig
+from app.services.unit_of_work import UnitOfWork
 from app.settings import Settings
-from worker.celery_app import BROKER_ERRORS, enqueue_training, is_sql_broker, runs_waiting_in_sql_broker
 
 OwnerAlive = Callable[[str | None, int | None], bool]
 
@@ -57,9 +56,7 @@ def _end_if_due(run: Run, settings: Settings) -> bool:
     return True
 
 
-def claim_run(
-    *, db: Session, settings: Settings, run_id: int, worker: Worker, owner_alive: OwnerAlive
-) -> Claim | None:
+def claim_run(*, uow: UnitOfWork, run_id: int, worker: Worker, owner_alive: OwnerAlive) -> Claim | None:
     """Mark the run running for this worker, or return None when it must not run here.
 
     None when the run is finished, cancelled, or running under a live owner (a
@@ -69,17 +66,15 @@ def claim_run(
     Raises:
         LookupError: no such run (yet: the submitter may not have committed).
     """
-    write_transaction(db)
-    run = db.get(Run, run_id, with_for_update=True)
-    if run is None:
-        db.rollback()
-        raise LookupError(f"run {run_id} not found")
-    if not _claimable(run, settings, owner_alive):
-        db.rollback()
-        return None
-    if not _end_if_due(run, settings):
-        _take(run, worker)
-    db.commit()
+    settings = uow.settings
+    with uow.writing() as db:
+        run = db.get(Run, run_id, with_for_update=True)
+        if run is None:
+            raise LookupError(f"run {run_id} not found")
+        if not _claimable(run, settings, owner_alive):
+            return None
+        if not _end_if_due(run, settings):
+            _take(run, worker)
     return Claim(run.id, run.attempt, TrainConfig.model_validate(run.config)) if run.status == RunStatus.running else None
 
 
@@ -124,40 +119,36 @@ class Beat:
     cancel_requested: bool
 
 
-def heartbeat(*, db: Session, run_id: int, attempt: int) -> Beat:
+def heartbeat(*, uow: UnitOfWork, run_id: int, attempt: int) -> Beat:
     """Record that the owning worker is alive; tell it whether to stop."""
-    write_transaction(db)
-    result = db.execute(
-        update(Run)
-        .where(Run.id == run_id, Run.attempt == attempt, Run.status == RunStatus.running)
-        .values(heartbeat_at=utcnow())
-        .returning(Run.cancel_requested)
-    ).first()
-    db.commit()
+    with uow.writing() as db:
+        result = db.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.attempt == attempt, Run.status == RunStatus.running)
+            .values(heartbeat_at=utcnow())
+            .returning(Run.cancel_requested)
+        ).first()
     return Beat(owned=result is not None, cancel_requested=bool(result and result[0]))
 
 
 def finish_run(
     *,
-    db: Session,
-    settings: Settings,
+    uow: UnitOfWork,
     claim: Claim,
     status: RunStatus,
     summary: RunSummary | None = None,
     error: str | None = None,
 ) -> bool:
     """Record how the run ended, with its summary and files; False if it was no longer ours."""
-    write_transaction(db)
-    run = db.get(Run, claim.run_id, with_for_update=True)
-    if run is None or run.status != RunStatus.running or run.attempt != claim.attempt:
-        db.rollback()
-        return False
-    _finish(run, status, error=error)
-    if summary is not None:
-        run.summary = summary.model_dump(mode="json")
-        run.best_val_acc = summary.best_val_acc
-    _record_artifacts(db, settings, run.id)
-    db.commit()
+    with uow.writing() as db:
+        run = db.get(Run, claim.run_id, with_for_update=True)
+        if run is None or run.status != RunStatus.running or run.attempt != claim.attempt:
+            return False
+        _finish(run, status, error=error)
+        if summary is not None:
+            run.summary = summary.model_dump(mode="json")
+            run.best_val_acc = summary.best_val_acc
+        _record_artifacts(db, uow.settings, run.id)
     return True
 
 
@@ -175,7 +166,7 @@ def _record_artifacts(db: Session, settings: Settings, run_id: int) -> None:
         db.add(row)
 
 
-def sweep_stale_runs(*, db: Session, celery: Celery, settings: Settings) -> list[tuple[int, str]]:
+def sweep_stale_runs(*, uow: UnitOfWork) -> list[tuple[int, str]]:
     """Re-queue (or fail, or cancel) running runs whose worker stopped sending heartbeats.
 
     Safe to run from several processes at once: each run is re-checked under its lock,
@@ -185,22 +176,20 @@ def sweep_stale_runs(*, db: Session, celery: Celery, settings: Settings) -> list
     Returns:
         (run id, new status) for each run changed.
     """
-    cutoff = utcnow() - timedelta(seconds=settings.heartbeat_timeout_s)
-    stale_ids = db.scalars(
-        select(Run.id).where(Run.status == RunStatus.running, Run.heartbeat_at < cutoff).limit(100)
-    ).all()
-    db.rollback()
+    cutoff = utcnow() - timedelta(seconds=uow.settings.heartbeat_timeout_s)
+    with uow.reading() as db:
+        stale_ids = db.scalars(
+            select(Run.id).where(Run.status == RunStatus.running, Run.heartbeat_at < cutoff).limit(100)
+        ).all()
     changed = []
     for run_id in stale_ids:
-        outcome = _sweep_one(db=db, celery=celery, settings=settings, run_id=run_id)
+        outcome = _sweep_one(uow, run_id)
         if outcome is not None:
             changed.append((run_id, outcome))
     return changed
 
 
-def redispatch_lost_tasks(
-    *, db: Session, celery: Celery, settings: Settings, suspects: set[int]
-) -> tuple[list[int], set[int]]:
+def redispatch_lost_tasks(*, uow: UnitOfWork, suspects: set[int]) -> tuple[list[int], set[int]]:
     """On the embedded broker, publish again the task of a queued run that no message waits for.
 
     kombu's SQLAlchemy transport hides a message when a worker takes it and never shows it
@@ -213,39 +202,44 @@ def redispatch_lost_tasks(
     Returns:
         The runs published again, and the suspects to pass to the next sweep.
     """
-    if not is_sql_broker(settings):
+    if not uow.tasks.embedded:
         return [], set()
-    rows = db.execute(select(Run.id, Run.queue).where(Run.status == RunStatus.queued).limit(1000))
-    queued = {row.id: row.queue for row in rows}
-    db.rollback()
+    with uow.reading() as db:
+        rows = db.execute(select(Run.id, Run.queue).where(Run.status == RunStatus.queued).limit(1000))
+        queued = {row.id: row.queue for row in rows}
     if not queued:
         return [], set()
-    lost = set(queued) - runs_waiting_in_sql_broker(settings)
+    lost = set(queued) - uow.tasks.waiting_runs()
     published = []
     for run_id in sorted(lost & suspects):
         try:
-            enqueue_training(celery, run_id, queued[run_id])
+            uow.tasks.train(run_id, queued[run_id])
         except BROKER_ERRORS:
             continue  # the next sweep tries again
         published.append(run_id)
     return published, lost - set(published)
 
 
-def _sweep_one(*, db: Session, celery: Celery, settings: Settings, run_id: int) -> str | None:
-    write_transaction(db)
-    # Skip a run whose row is locked: its owner is writing right now, or froze inside a
-    # write and would hold the sweep (and every other dead worker's run) up for good.
-    run = db.get(Run, run_id, with_for_update={"skip_locked": True})
-    if run is None or run.status != RunStatus.running or not _stale(run, settings, utcnow()):
-        db.rollback()
-        return None
-    if not _end_if_due(run, settings):
-        run.status = RunStatus.queued
-        try:
-            enqueue_training(celery, run.id, run.queue)
-        except BROKER_ERRORS:
-            db.rollback()
-            return None
-    db.commit()
+def _sweep_one(uow: UnitOfWork, run_id: int) -> str | None:
+    settings = uow.settings
+    try:
+        with uow.writing() as db:
+            # Skip a run whose row is locked: its owner is writing right now, or froze inside a
+            # write and would hold the sweep (and every other dead worker's run) up for good.
+            run = db.get(Run, run_id, with_for_update={"skip_locked": True})
+            if run is None or run.status != RunStatus.running or not _stale(run, settings, utcnow()):
+                return None
+            if not _end_if_due(run, settings):
+                run.status = RunStatus.queued
+                try:
+                    uow.tasks.train(run.id, run.queue)
+                except BROKER_ERRORS as exc:
+                    raise _NotPublished from exc  # leaving the block rolls the re-queue back
+    except _NotPublished:
+        return None  # the next sweep tries again
     return str(run.status)
+
+
+class _NotPublished(Exception):
+    """The broker refused a re-queued run's task: undo the re-queue."""
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from celery import Celery
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from app.db import write_transaction
 from app.db.types import utcnow
 from app.models import Artifact, Run, RunStatus, User
 from app.presets.studies import STUDIES
+from app.queue import BROKER_ERRORS
 from app.schemas.accounts import Principal
 from app.schemas.metrics import FastPath
 from app.schemas.runs import (
@@ -46,17 +45,15 @@ from app.services.errors import (
     RunNotFound,
     RunStateConflict,
 )
+from app.services.unit_of_work import UnitOfWork
 from app.settings import Settings
-from worker.celery_app import BROKER_ERRORS, enqueue_training
 
 CHECKPOINT_KINDS = {"best": "best.pt", "last": "checkpoint.pt"}
 TEST_REPORT_FILE = "test_report.json"  # written by `fit` when it ends
 FAST_PATH_FILE = "fast_path.json"  # written by `fit` when it starts and at each phase
 
 
-def create_run(
-    *, db: Session, celery: Celery, settings: Settings, principal: Principal, request: RunCreate
-) -> RunRead:
+def create_run(*, uow: UnitOfWork, principal: Principal, request: RunCreate) -> RunRead:
     """Validate, store and queue a new run owned by `principal`.
 
     Raises:
@@ -64,17 +61,15 @@ def create_run(
         QuotaExceeded: the user has `max_active_runs_per_user` runs queued or running.
         BrokerUnavailable: the queue is down; nothing was stored.
     """
-    # First: the reads below (a source run, `run:<id>` weights, the quota) and the insert are
-    # one writer's transaction. On SQLite a transaction that began by reading cannot become a
-    # writer once another connection (a worker's heartbeat) has written: "database is locked".
-    write_transaction(db)
-    queue = _queue(settings, request.queue)
-    config = build_config(
-        db=db, settings=settings, principal=principal, config=request.config, preset=request.preset,
-        overrides=request.overrides, name=request.name,
-    )  # fmt: skip
-    return _insert_and_enqueue(db=db, celery=celery, settings=settings, principal=principal, config=config,
-                               queue=queue, cloned_from=None)  # fmt: skip
+    queue = _queue(uow.settings, request.queue)
+    # The reads below (a source run, `run:<id>` weights, the quota) and the insert are one write.
+    with uow.writing() as db:
+        config = build_config(
+            db=db, settings=uow.settings, principal=principal, config=request.config, preset=request.preset,
+            overrides=request.overrides, name=request.name,
+        )  # fmt: skip
+        (run,) = _insert_and_enqueue(uow, db, principal=principal, configs=[config], queue=queue, cloned_from=None)
+    return run
 
 
 def list_studies() -> list[StudyRead]:
@@ -83,9 +78,7 @@ def list_studies() -> list[StudyRead]:
             for s in STUDIES.values()]  # fmt: skip
 
 
-def create_study(
-    *, db: Session, celery: Celery, settings: Settings, principal: Principal, request: StudyCreate
-) -> StudyRuns:
+def create_study(*, uow: UnitOfWork, principal: Principal, request: StudyCreate) -> StudyRuns:
     """Queue every run of a study, owned by `principal`: all of them, or none.
 
     Raises:
@@ -94,46 +87,49 @@ def create_study(
         QuotaExceeded: the runs would take the user past `max_active_runs_per_user`.
         BrokerUnavailable: the queue is down; nothing was stored.
     """
-    write_transaction(db)  # first, as in create_run
     study = STUDIES.get(request.study)
     if study is None:
         raise InvalidInput.at(("body", "study"), f"unknown study {request.study!r}; allowed: {', '.join(STUDIES)}")
-    queue = _queue(settings, request.queue)
-    configs = [
-        build_config(db=db, settings=settings, principal=principal, config=None, preset=p, overrides=request.overrides)
-        for p in study.presets
-    ]
-    runs = _insert_and_enqueue_all(db=db, celery=celery, settings=settings, principal=principal, configs=configs,
-                                   queue=queue, cloned_from=None)  # fmt: skip
+    queue = _queue(uow.settings, request.queue)
+    with uow.writing() as db:
+        configs = [
+            build_config(
+                db=db, settings=uow.settings, principal=principal, config=None, preset=p, overrides=request.overrides
+            )
+            for p in study.presets
+        ]
+        runs = _insert_and_enqueue(uow, db, principal=principal, configs=configs, queue=queue, cloned_from=None)
     return StudyRuns(study=study.name, runs=runs, compare_url="/compare?" + "&".join(f"ids={r.id}" for r in runs))
 
 
-def clone_run(
-    *, db: Session, celery: Celery, settings: Settings, principal: Principal, run_id: int, request: RunClone
-) -> RunRead:
+def clone_run(*, uow: UnitOfWork, principal: Principal, run_id: int, request: RunClone) -> RunRead:
     """A new queued run, owned by `principal`, with `run_id`'s config and `request.overrides` applied."""
-    write_transaction(db)  # first, as in create_run
-    source = _get(db, run_id, principal=principal)
-    # A queue the admin has since removed falls back to the default one.
-    queue = _queue(settings, request.queue or (source.queue if source.queue in settings.queues else None))
-    config = build_config(
-        db=db, settings=settings, principal=principal, config=source.config, preset=None,
-        overrides=request.overrides, name=request.name or _clone_name(source),
-    )  # fmt: skip
-    return _insert_and_enqueue(db=db, celery=celery, settings=settings, principal=principal, config=config,
-                               queue=queue, cloned_from=source.id)  # fmt: skip
+    settings = uow.settings
+    with uow.writing() as db:
+        source = _get(db, run_id, principal=principal)
+        # A queue the admin has since removed falls back to the default one.
+        queue = _queue(settings, request.queue or (source.queue if source.queue in settings.queues else None))
+        config = build_config(
+            db=db, settings=settings, principal=principal, config=source.config, preset=None,
+            overrides=request.overrides, name=request.name or clone_name(source.name, source.id),
+        )  # fmt: skip
+        (run,) = _insert_and_enqueue(uow, db, principal=principal, configs=[config], queue=queue,
+                                     cloned_from=source.id)  # fmt: skip
+    return run
 
 
-def check_visible(*, db: Session, principal: Principal, run_id: int) -> None:
+def check_visible(*, uow: UnitOfWork, principal: Principal, run_id: int) -> None:
     """Raise RunNotFound unless `principal` may see run `run_id` (theirs, or any for an admin).
 
     Another user's run answers exactly like a missing one: its existence is not revealed.
     """
-    _get(db, run_id, principal=principal)
+    with uow.reading() as db:
+        _get(db, run_id, principal=principal)
 
 
-def _clone_name(source: Run) -> str:
-    return f"{source.name or f'run {source.id}'} (copy)"[:200]
+def clone_name(name: str | None, run_id: int) -> str:
+    """The name of a copy of run `run_id` (the API's clone and `stagewise clone` alike)."""
+    return f"{name or f'run {run_id}'} (copy)"[:200]
 
 
 def _queue(settings: Settings, queue: str | None) -> str:
@@ -144,35 +140,23 @@ def _queue(settings: Settings, queue: str | None) -> str:
 
 
 def _insert_and_enqueue(
-    *, db: Session, celery: Celery, settings: Settings, principal: Principal, config: TrainConfig, queue: str,
-    cloned_from: int | None,
-) -> RunRead:
-    (run,) = _insert_and_enqueue_all(db=db, celery=celery, settings=settings, principal=principal, configs=[config],
-                                     queue=queue, cloned_from=cloned_from)  # fmt: skip
-    return run
-
-
-def _insert_and_enqueue_all(
-    *, db: Session, celery: Celery, settings: Settings, principal: Principal, configs: list[TrainConfig], queue: str,
+    uow: UnitOfWork, db: Session, *, principal: Principal, configs: list[TrainConfig], queue: str,
     cloned_from: int | None,
 ) -> list[RunRead]:
-    """Store and queue the runs in one transaction: all of them, or (on any failure) none.
+    """Store and queue the runs inside the caller's write: all of them, or (on any failure) none.
 
     A task published before a later publish failed names a run that is then never
     committed; its worker finds no such run and drops the task (`train_run`).
     """
-    write_transaction(db)
-    _check_quota(db, settings, principal, adding=len(configs))
+    _check_quota(db, uow.settings, principal, adding=len(configs))
     runs = [_new_run(config, queue=queue, owner_id=principal.user_id, cloned_from=cloned_from) for config in configs]
     db.add_all(runs)
     db.flush()  # assigns the ids, which the task messages carry
     try:
         for run in runs:
-            enqueue_training(celery, run.id, queue)
+            uow.tasks.train(run.id, queue)
     except BROKER_ERRORS as exc:
-        db.rollback()
         raise BrokerUnavailable(f"the job queue is unreachable ({type(exc).__name__}); nothing was submitted: retry later") from exc
-    db.commit()
     return [RunRead.model_validate(run) for run in runs]
 
 
@@ -198,7 +182,6 @@ def _check_quota(db: Session, settings: Settings, principal: Principal, *, addin
     ) or 0  # fmt: skip
     limit = settings.max_active_runs_per_user
     if active + adding > limit:
-        db.rollback()
         if adding == 1:
             raise QuotaExceeded(
                 f"{principal.name} has {active} runs queued or running, the most allowed "
@@ -210,19 +193,20 @@ def _check_quota(db: Session, settings: Settings, principal: Principal, *, addin
         )
 
 
-def get_run(*, db: Session, principal: Principal, run_id: int) -> RunDetail:
+def get_run(*, uow: UnitOfWork, principal: Principal, run_id: int) -> RunDetail:
     """One run with its artifacts."""
-    run = _get(db, run_id, principal=principal)
-    artifacts = db.scalars(select(Artifact).where(Artifact.run_id == run_id).order_by(Artifact.kind)).all()
-    detail = RunDetail.model_validate(run)
+    with uow.reading() as db:
+        run = _get(db, run_id, principal=principal)
+        artifacts = db.scalars(select(Artifact).where(Artifact.run_id == run_id).order_by(Artifact.kind)).all()
+        detail = RunDetail.model_validate(run)
     detail.artifacts = [ArtifactRead(kind=a.kind, size_bytes=a.size_bytes, created_at=a.created_at) for a in artifacts]
     return detail
 
 
-def list_runs(*, db: Session, settings: Settings, principal: Principal, query: RunFilter) -> RunPage:
+def list_runs(*, uow: UnitOfWork, principal: Principal, query: RunFilter) -> RunPage:
     """A page of the runs `principal` may see, filtered and sorted; `total` counts all matches."""
-    if query.limit > settings.max_page_size:
-        raise InvalidInput.at(("query", "limit"), f"must be <= {settings.max_page_size}")
+    if query.limit > uow.settings.max_page_size:
+        raise InvalidInput.at(("query", "limit"), f"must be <= {uow.settings.max_page_size}")
     conditions = [
         column == value
         for column, value in ((Run.status, query.status), (Run.dataset, query.dataset), (Run.backbone, query.backbone))
@@ -232,105 +216,109 @@ def list_runs(*, db: Session, settings: Settings, principal: Principal, query: R
         conditions.append(Run.owner_id == principal.user_id)
     if query.owner is not None:
         conditions.append(Run.owner_id.in_(select(User.id).where(User.name == query.owner)))
-    total = db.scalar(select(func.count()).select_from(Run).where(*conditions)) or 0
     key = getattr(Run, query.sort.lstrip("-"))
     order = [key.desc() if query.sort.startswith("-") else key.asc(), Run.id.desc()]
     if query.sort.lstrip("-") in ("best_val_acc", "finished_at", "name"):
         # NULLs (unfinished runs) last in either direction; plain ORDER BY differs by database.
         order.insert(0, key.is_(None))
     page = select(Run).options(selectinload(Run.owner)).where(*conditions).order_by(*order)
-    rows = db.scalars(page.limit(query.limit).offset(query.offset)).all()
-    return RunPage(items=[RunRead.model_validate(r) for r in rows], total=total, limit=query.limit, offset=query.offset)
+    with uow.reading() as db:
+        total = db.scalar(select(func.count()).select_from(Run).where(*conditions)) or 0
+        rows = db.scalars(page.limit(query.limit).offset(query.offset)).all()
+        items = [RunRead.model_validate(r) for r in rows]
+    return RunPage(items=items, total=total, limit=query.limit, offset=query.offset)
 
 
-def run_metrics(*, db: Session, principal: Principal, run_id: int, after: int | None = None) -> list[EpochMetricRead]:
+def run_metrics(
+    *, uow: UnitOfWork, principal: Principal, run_id: int, after: int | None = None
+) -> list[EpochMetricRead]:
     """The finished epochs of a run `principal` may see; `after=N` only epochs > N."""
-    _get(db, run_id, principal=principal)
-    return metrics.list_metrics(db=db, run_id=run_id, after=after)
+    with uow.reading() as db:
+        _get(db, run_id, principal=principal)
+        return metrics.list_metrics(db, run_id=run_id, after=after)
 
 
-def cancel_run(*, db: Session, principal: Principal, run_id: int) -> RunRead:
+def cancel_run(*, uow: UnitOfWork, principal: Principal, run_id: int) -> RunRead:
     """Cancel a queued run at once; ask a running one to stop (its worker confirms).
 
     Raises:
         RunStateConflict: the run already finished.
     """
-    write_transaction(db)
-    run = _get(db, run_id, lock=True, principal=principal)
-    if RunStatus(run.status).finished:
-        db.rollback()
-        raise RunStateConflict(f"run {run_id} already {run.status}; only queued or running runs can be cancelled")
-    if run.status == RunStatus.queued:
-        run.status, run.finished_at = RunStatus.cancelled, utcnow()
-    run.cancel_requested = True
-    db.commit()
-    return RunRead.model_validate(run)
+    with uow.writing() as db:
+        run = _get(db, run_id, lock=True, principal=principal)
+        if RunStatus(run.status).finished:
+            raise RunStateConflict(f"run {run_id} already {run.status}; only queued or running runs can be cancelled")
+        if run.status == RunStatus.queued:
+            run.status, run.finished_at = RunStatus.cancelled, utcnow()
+        run.cancel_requested = True
+        db.flush()
+        return RunRead.model_validate(run)
 
 
-def delete_run(*, db: Session, settings: Settings, principal: Principal, run_id: int) -> None:
+def delete_run(*, uow: UnitOfWork, principal: Principal, run_id: int) -> None:
     """Delete a run that is not running, its metrics, artifacts and files.
 
     Raises:
         RunStateConflict: the run is running (cancel it first).
     """
-    write_transaction(db)
-    run = _get(db, run_id, lock=True, principal=principal)
-    if run.status == RunStatus.running:
-        db.rollback()
-        raise RunStateConflict(f"run {run_id} is running; cancel it and wait until it stops before deleting")
-    db.delete(run)
-    db.commit()
+    with uow.writing() as db:
+        run = _get(db, run_id, lock=True, principal=principal)
+        if run.status == RunStatus.running:
+            raise RunStateConflict(f"run {run_id} is running; cancel it and wait until it stops before deleting")
+        db.delete(run)
     # Files after the commit: a failed commit must not lose a run's checkpoints.
-    shutil.rmtree(settings.runs_dir / str(run_id), ignore_errors=True)
+    shutil.rmtree(uow.settings.runs_dir / str(run_id), ignore_errors=True)
 
 
-def checkpoint_file(*, db: Session, settings: Settings, principal: Principal, run_id: int, kind: str) -> Path:
+def checkpoint_file(*, uow: UnitOfWork, principal: Principal, run_id: int, kind: str) -> Path:
     """The checkpoint file of a run, found by id only (never from a client path)."""
-    _get(db, run_id, principal=principal)
+    check_visible(uow=uow, principal=principal, run_id=run_id)
     if kind not in CHECKPOINT_KINDS:
         raise InvalidInput.at(("query", "kind"), f"unknown kind {kind!r}; allowed: {', '.join(CHECKPOINT_KINDS)}")
-    path = _run_file(settings, run_id, CHECKPOINT_KINDS[kind])
+    path = _run_file(uow.settings, run_id, CHECKPOINT_KINDS[kind])
     if not path.is_file():
         raise ArtifactNotFound(f"run {run_id} has no {kind} checkpoint ({CHECKPOINT_KINDS[kind]}) yet")
     return path
 
 
-def get_test_report(*, db: Session, settings: Settings, principal: Principal, run_id: int) -> TestReportRead:
+def get_test_report(*, uow: UnitOfWork, principal: Principal, run_id: int) -> TestReportRead:
     """Per-class accuracy and confusion matrix on the test split of a finished run (404 without one)."""
-    report = find_test_report(db=db, settings=settings, principal=principal, run_id=run_id)
+    report = find_test_report(uow=uow, principal=principal, run_id=run_id)
     if report is None:
-        run = _get(db, run_id)
+        with uow.reading() as db:
+            run = _get(db, run_id, principal=principal)
         if run.status in (RunStatus.queued, RunStatus.running):
             raise ArtifactNotFound(f"run {run_id} is {run.status}: its test report is written when it finishes")
         raise ArtifactNotFound(f"run {run_id} has no test report: it {run.status} before evaluating the test split")
     return report
 
 
-def find_test_report(*, db: Session, settings: Settings, principal: Principal, run_id: int) -> TestReportRead | None:
+def find_test_report(*, uow: UnitOfWork, principal: Principal, run_id: int) -> TestReportRead | None:
     """The report `fit` wrote into the run's folder, found by id only; None until the run has finished.
 
     A run re-queued after its worker died may hold a report from an attempt that is about
     to be trained again, so a queued or running run has none.
     """
-    run = _get(db, run_id, principal=principal)
-    path = _run_file(settings, run_id, TEST_REPORT_FILE)
+    with uow.reading() as db:
+        run = _get(db, run_id, principal=principal)
+    path = _run_file(uow.settings, run_id, TEST_REPORT_FILE)
     if run.status in (RunStatus.queued, RunStatus.running) or not path.is_file():
         return None
     return TestReportRead.model_validate_json(path.read_text())
 
 
-def get_fast_path(*, db: Session, settings: Settings, principal: Principal, run_id: int) -> FastPath:
+def get_fast_path(*, uow: UnitOfWork, principal: Principal, run_id: int) -> FastPath:
     """How the run's worker trains it (data placement, decode cache, precision, frozen prefix, …)."""
-    fast_path = find_fast_path(db=db, settings=settings, principal=principal, run_id=run_id)
+    fast_path = find_fast_path(uow=uow, principal=principal, run_id=run_id)
     if fast_path is None:
         raise ArtifactNotFound(f"run {run_id} has no fast-path record yet: a worker writes it when training starts")
     return fast_path
 
 
-def find_fast_path(*, db: Session, settings: Settings, principal: Principal, run_id: int) -> FastPath | None:
+def find_fast_path(*, uow: UnitOfWork, principal: Principal, run_id: int) -> FastPath | None:
     """The record `fit` keeps in the run's folder; None before a worker started it (or if unreadable)."""
-    _get(db, run_id, principal=principal)
-    path = _run_file(settings, run_id, FAST_PATH_FILE)
+    check_visible(uow=uow, principal=principal, run_id=run_id)
+    path = _run_file(uow.settings, run_id, FAST_PATH_FILE)
     try:
         return FastPath.model_validate_json(path.read_text())
     except (OSError, ValueError):  # not written yet, or a file this version cannot read
@@ -342,9 +330,9 @@ def _run_file(settings: Settings, run_id: int, filename: str) -> Path:
     return settings.runs_dir / str(run_id) / filename
 
 
-def _get(db: Session, run_id: int, *, lock: bool = False, principal: Principal | None = None) -> Run:
+def _get(db: Session, run_id: int, *, principal: Principal, lock: bool = False) -> Run:
+    """Run `run_id` if `principal` may see it (RunNotFound otherwise); the caller is required."""
     run = db.get(Run, run_id, with_for_update=lock) if 0 < run_id <= MAX_ID else None
-    if run is None or (principal is not None and not principal.is_admin and run.owner_id != principal.user_id):
-        db.rollback()
+    if run is None or (not principal.is_admin and run.owner_id != principal.user_id):
         raise RunNotFound(run_id)
     return run

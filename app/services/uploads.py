@@ -39,10 +39,10 @@ from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db import write_transaction
 from app.models import DatasetFolder
 from app.schemas.uploads import DatasetUploadRead, SkippedFile
 from app.services.errors import DatasetNameTaken, InvalidInput, UploadTooLarge
+from app.services.unit_of_work import UnitOfWork
 from app.settings import Settings
 
 UPLOADS_FOLDER = "uploads"
@@ -435,15 +435,14 @@ def _publish(folder: Path, final: Path, upload: DatasetUploadRead) -> None:
         raise DatasetNameTaken.at(NAME, f"a dataset named {final.name!r} exists already") from error
 
 
-def _register(db: Session, upload: DatasetUploadRead) -> None:
-    write_transaction(db)
-    db.add(DatasetFolder(
-        name="imagefolder", path=upload.path, num_classes=upload.num_classes, num_images=upload.num_images,
-    ))  # fmt: skip
-    db.commit()
+def _register(uow: UnitOfWork, upload: DatasetUploadRead) -> None:
+    with uow.writing() as db:
+        db.add(DatasetFolder(
+            name="imagefolder", path=upload.path, num_classes=upload.num_classes, num_images=upload.num_images,
+        ))  # fmt: skip
 
 
-def create_upload(*, db: Session, settings: Settings, name: str, source: BinaryIO) -> DatasetUploadRead:
+def create_upload(*, uow: UnitOfWork, name: str, source: BinaryIO) -> DatasetUploadRead:
     """Extract an uploaded archive to `uploads/<name>`, keep its decodable images, register it.
 
     Args:
@@ -454,12 +453,15 @@ def create_upload(*, db: Session, settings: Settings, name: str, source: BinaryI
         InvalidInput, UploadTooLarge: the archive is unsafe, broken, too large, or holds
             fewer than 2 class folders with images (loc `file`); a bad name (loc `name`).
         DatasetNameTaken: the name is in use.
-    Either the dataset is registered with its folder in place, or nothing is left.
+    Either the dataset is registered with its folder in place, or nothing is left. The
+    archive is checked outside any transaction; only the registration at the end writes.
     """
     check_name(name)
+    settings = uow.settings
     uploads = settings.data_dir / UPLOADS_FOLDER
     final = uploads / name
-    _check_free(db, name, final)
+    with uow.reading() as db:
+        _check_free(db, name, final)
     uploads.mkdir(parents=True, exist_ok=True)
     sweep_abandoned(uploads)
     work = Path(tempfile.mkdtemp(prefix=INCOMING_PREFIX, dir=uploads))  # hidden: scans skip it
@@ -473,7 +475,7 @@ def create_upload(*, db: Session, settings: Settings, name: str, source: BinaryI
     finally:
         shutil.rmtree(work, ignore_errors=True)
     try:
-        _register(db, upload)
+        _register(uow, upload)
     except BaseException:
         shutil.rmtree(final, ignore_errors=True)  # no folder without its row
         raise

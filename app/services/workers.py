@@ -5,56 +5,51 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from celery import Celery
 from sqlalchemy import delete, select, text
-from sqlalchemy.orm import Session
 
-from app.db import write_transaction
 from app.db.types import utcnow
 from app.models import WorkerSeen
 from app.schemas.health import HealthRead, WorkerRead
-from app.settings import Settings
-from worker.celery_app import is_sql_broker, sql_broker_engine
+from app.services.unit_of_work import UnitOfWork
 
 
-def worker_seen(*, db: Session, name: str, host: str, pid: int, queues: list[str], gpu: str | None) -> None:
+def worker_seen(*, uow: UnitOfWork, name: str, host: str, pid: int, queues: list[str], gpu: str | None) -> None:
     """Record that worker `name` is alive now (inserting it on first sight)."""
-    write_transaction(db)
-    row = db.get(WorkerSeen, name)
-    if row is None:
-        row = WorkerSeen(name=name, started_at=utcnow())
-        db.add(row)
-    row.host, row.pid, row.queues, row.gpu, row.last_seen = host, pid, ",".join(queues), gpu, utcnow()
-    db.commit()
+    with uow.writing() as db:
+        row = db.get(WorkerSeen, name)
+        if row is None:
+            row = WorkerSeen(name=name, started_at=utcnow())
+            db.add(row)
+        row.host, row.pid, row.queues, row.gpu, row.last_seen = host, pid, ",".join(queues), gpu, utcnow()
 
 
-def worker_gone(*, db: Session, name: str) -> None:
+def worker_gone(*, uow: UnitOfWork, name: str) -> None:
     """Forget a worker that shut down cleanly."""
-    write_transaction(db)
-    db.execute(delete(WorkerSeen).where(WorkerSeen.name == name))
-    db.commit()
+    with uow.writing() as db:
+        db.execute(delete(WorkerSeen).where(WorkerSeen.name == name))
 
 
-def live_workers(*, db: Session, settings: Settings) -> list[WorkerRead]:
+def live_workers(*, uow: UnitOfWork) -> list[WorkerRead]:
     """Workers heard from within the heartbeat timeout."""
-    cutoff = utcnow() - timedelta(seconds=settings.heartbeat_timeout_s)
-    rows = db.scalars(select(WorkerSeen).where(WorkerSeen.last_seen >= cutoff).order_by(WorkerSeen.name))
-    return [
-        WorkerRead(name=r.name, host=r.host, pid=r.pid, queues=r.queues.split(","), gpu=r.gpu, last_seen=r.last_seen)
-        for r in rows
-    ]
+    cutoff = utcnow() - timedelta(seconds=uow.settings.heartbeat_timeout_s)
+    with uow.reading() as db:
+        rows = db.scalars(select(WorkerSeen).where(WorkerSeen.last_seen >= cutoff).order_by(WorkerSeen.name))
+        return [
+            WorkerRead(name=r.name, host=r.host, pid=r.pid, queues=r.queues.split(","), gpu=r.gpu, last_seen=r.last_seen)
+            for r in rows
+        ]
 
 
-def health(*, db: Session, celery: Celery, settings: Settings, detail: bool) -> HealthRead:
+def health(*, uow: UnitOfWork, detail: bool) -> HealthRead:
     """Whether the database and the broker answer, and how many workers are alive.
 
     With `detail` off (a server with accounts: /healthz answers anyone) errors say only
     "error" and workers are counted, not listed: host names, pids and connection errors
     are for logged-in users (GET /api/workers).
     """
-    database = _check(lambda: db.execute(text("SELECT 1")).scalar_one())
-    broker = _check(lambda: _ping_broker(celery, settings))
-    workers = live_workers(db=db, settings=settings) if database == "ok" else []
+    database = _check(lambda: _ping_database(uow))
+    broker = _check(uow.tasks.ping)
+    workers = live_workers(uow=uow) if database == "ok" else []
     return HealthRead(
         status="ok" if database == broker == "ok" else "unavailable",
         database=database if detail or database == "ok" else "error",
@@ -64,25 +59,9 @@ def health(*, db: Session, celery: Celery, settings: Settings, detail: bool) -> 
     )
 
 
-def _ping_broker(celery: Celery, settings: Settings) -> None:
-    if is_sql_broker(settings):
-        _ping_sql_broker(settings)
-        return
-    with celery.connection_for_write() as connection:
-        connection.ensure_connection(max_retries=1, timeout=settings.publish_timeout_s)
-        # Declaring the default queue makes both transports really talk to their server
-        # (the SQLAlchemy one opens its database lazily, on first use of a channel).
-        connection.default_channel.queue_declare(queue=settings.default_queue)
-
-
-def _ping_sql_broker(settings: Settings) -> None:
-    """The embedded broker's database answers a read (not through kombu: `sql_broker_engine`)."""
-    engine = sql_broker_engine(settings)
-    try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1")).scalar_one()
-    finally:
-        engine.dispose()
+def _ping_database(uow: UnitOfWork) -> None:
+    with uow.reading() as db:
+        db.execute(text("SELECT 1")).scalar_one()
 
 
 def _check(probe: Callable[[], object]) -> str:

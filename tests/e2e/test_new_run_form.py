@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 from live_server import Server
 from playwright.sync_api import Browser, Page, expect
@@ -95,7 +96,8 @@ def test_an_earlier_runs_checkpoint_can_be_the_starting_weights(
     weights = f"run:{finished_runs[0]['id']}"
     page.goto("/runs/new")
     # The preview validates like a submit: the service resolves run:<id> to its best.pt.
-    with page.expect_response(lambda r: "/api/plan" in r.url and weights in (r.request.post_data or "")) as plan:
+    sent = f"weights={quote(weights, safe='')}"
+    with page.expect_response(lambda r: "/runs/new/plan" in r.url and sent in (r.request.post_data or "")) as plan:
         page.get_by_label("Starting weights").select_option(weights)
     assert plan.value.status == 200
     expect(page.locator("#err-weights")).to_be_empty()

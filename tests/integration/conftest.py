@@ -34,8 +34,10 @@ from app.db.migrations import upgrade
 from app.db.types import utcnow
 from app.main import create_app
 from app.models import EpochMetric, Run, RunStatus
+from app.services.unit_of_work import UnitOfWork
 from app.settings import Settings, child_environment
 from tests.polling import wait_for
+from tests.rows import row_session, unit_of_work
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS = "redis://127.0.0.1:6379"
@@ -126,11 +128,16 @@ def settings(backend: Backend, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def db(settings: Settings) -> Iterator[Session]:
-    """A session on the test database, for factories and for checking rows."""
-    database = Database.connect(settings.database_url)
-    with database.sessions() as session:
+    """An autocommitting session on the test database, for factories and for checking rows."""
+    with row_session(settings.database_url) as session:
         yield session
-    database.dispose()
+
+
+@pytest.fixture
+def uow(settings: Settings) -> Iterator[UnitOfWork]:
+    """A unit of work on the test database and broker, as a request or a worker task gets one."""
+    with unit_of_work(settings) as made:
+        yield made
 
 
 def local_client(app: FastAPI) -> TestClient:

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import threading
-from typing import Any
-
 import pytest
 from conftest import TINY, add_epochs, make_run
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.db import Database
 from app.models import Run, RunStatus
 from app.services import accounts
-from app.services import runs as runs_service
-from app.services.workers import worker_seen
+from app.services.unit_of_work import UnitOfWork
 from app.settings import Settings
 
 
@@ -94,8 +89,8 @@ def test_list_filters_by_status_dataset_backbone(client: TestClient, db: Session
     assert client.get("/api/runs", params={"backbone": "resnet50", "status": "failed"}).json()["total"] == 1
 
 
-def test_list_filters_by_the_user_who_started_the_run(client: TestClient, db: Session) -> None:
-    alice = accounts.create_user(db=db, name="alice", password=None)
+def test_list_filters_by_the_user_who_started_the_run(client: TestClient, db: Session, uow: UnitOfWork) -> None:
+    alice = accounts.create_user(uow=uow, name="alice", password=None)
     make_run(db, owner_id=alice.id)
     make_run(db)
     body = client.get("/api/runs", params={"owner": "alice"}).json()
@@ -250,36 +245,3 @@ def test_oversized_streamed_body_without_length_is_413(client: TestClient, setti
     response = client.post("/api/runs", content=iter([half, half]), headers={"content-type": "application/json"})
     assert response.status_code == 413
 
-
-def test_a_clone_survives_a_write_by_another_process_while_it_reads(
-    client: TestClient, db: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The clone reads the source run, then inserts. A worker's heartbeat committed in between
-    once made SQLite refuse the insert at once ("database is locked": a read transaction
-    cannot become a writer after another connection wrote), a 500 in CI. Now the clone
-    writes from its start, so the heartbeat waits for it instead."""
-    source = make_run(db, status=RunStatus.succeeded)
-    other = Database.connect(settings.database_url)
-    real_build_config = runs_service.build_config
-    beats: list[threading.Thread] = []
-
-    def beat() -> None:
-        with other.sessions() as session:
-            worker_seen(db=session, name="beating", host="h", pid=1, queues=["default"], gpu=None)
-
-    def build_config_while_a_worker_beats(**kwargs: Any) -> Any:
-        built = real_build_config(**kwargs)
-        beats.append(threading.Thread(target=beat))
-        beats[-1].start()
-        beats[-1].join(timeout=2)  # it commits at once unless the clone holds the write lock
-        return built
-
-    monkeypatch.setattr(runs_service, "build_config", build_config_while_a_worker_beats)
-    try:
-        response = client.post(f"/api/runs/{source.id}/clone", json={"overrides": {"epochs": 1}})
-        for thread in beats:
-            thread.join(timeout=35)
-    finally:
-        other.dispose()
-    assert response.status_code == 201, response.text
-    assert beats and not any(thread.is_alive() for thread in beats)

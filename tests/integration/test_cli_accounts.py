@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from app.models import ApiToken, User
 from app.services import accounts
 from app.services.errors import LoginRefused
+from app.services.unit_of_work import UnitOfWork
 from app.settings import Settings, child_environment
 
 PASSWORD = "a long enough password"
@@ -48,24 +49,25 @@ def test_a_short_password_is_refused(settings: Settings, db: Session) -> None:
 
 
 def test_tokens_create_prints_the_secret_once_and_stores_its_hash(
-    alice: subprocess.CompletedProcess[str], settings: Settings, db: Session
+    alice: subprocess.CompletedProcess[str], settings: Settings, db: Session, uow: UnitOfWork
 ) -> None:
     result = stagewise(settings, "tokens", "create", "alice", "--name", "ci")
     secret = result.stdout.strip()
     row = db.scalar(select(ApiToken))
     assert (result.returncode, row.name, row.digest) == (0, "ci", accounts.digest(secret))
-    assert accounts.token_principal(db=db, secret=secret).name == "alice"
+    assert accounts.token_principal(uow=uow, secret=secret).name == "alice"
 
 
-def test_tokens_revoke_stops_the_token(alice: subprocess.CompletedProcess[str], settings: Settings, db: Session) -> None:
+def test_tokens_revoke_stops_the_token(
+    alice: subprocess.CompletedProcess[str], settings: Settings, db: Session, uow: UnitOfWork
+) -> None:
     secret = stagewise(settings, "tokens", "create", "alice").stdout.strip()
     token_id = db.scalar(select(ApiToken.id))
-    db.rollback()  # as a new request would: a fresh snapshot after the CLI's write
     assert stagewise(settings, "tokens", "revoke", str(token_id)).returncode == 0
-    assert accounts.token_principal(db=db, secret=secret) is None
+    assert accounts.token_principal(uow=uow, secret=secret) is None
 
 
-def test_a_disabled_user_cannot_log_in(alice: subprocess.CompletedProcess[str], settings: Settings, db: Session) -> None:
+def test_a_disabled_user_cannot_log_in(alice: subprocess.CompletedProcess[str], settings: Settings, uow: UnitOfWork) -> None:
     assert stagewise(settings, "users", "disable", "alice").returncode == 0
     with pytest.raises(LoginRefused):
-        accounts.log_in(db=db, settings=settings, name="alice", password=PASSWORD, client="127.0.0.1")
+        accounts.log_in(uow=uow, name="alice", password=PASSWORD, client="127.0.0.1")

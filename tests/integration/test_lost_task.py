@@ -19,10 +19,11 @@ from conftest import TINY, Backend, Stack, make_run, make_settings, reset_databa
 from sqlalchemy.orm import Session
 
 from app.models import RunStatus
+from app.queue import runs_waiting_in_sql_broker
 from app.services.execution import redispatch_lost_tasks
+from app.services.unit_of_work import UnitOfWork
 from app.settings import Settings
 from tests.polling import wait_for
-from worker.celery_app import enqueue_training, make_celery, runs_waiting_in_sql_broker
 
 
 def take_message_of(settings: Settings, run_id: int) -> None:
@@ -36,35 +37,33 @@ def take_message_of(settings: Settings, run_id: int) -> None:
 
 
 def test_a_queued_run_whose_task_was_taken_is_sent_again_on_the_second_sweep(
-    backend: Backend, settings: Settings, db: Session
+    backend: Backend, settings: Settings, db: Session, uow: UnitOfWork
 ) -> None:
     if backend.name != "embedded":
         pytest.skip("Redis redelivers an unacknowledged task itself")
-    celery = make_celery(settings)
     kept, lost = make_run(db, queue=settings.default_queue), make_run(db, queue=settings.default_queue)
     for run in (kept, lost):
-        enqueue_training(celery, run.id, run.queue)
+        uow.tasks.train(run.id, run.queue)
     take_message_of(settings, lost.id)
     assert runs_waiting_in_sql_broker(settings) == {kept.id}
 
-    first, suspects = redispatch_lost_tasks(db=db, celery=celery, settings=settings, suspects=set())
+    first, suspects = redispatch_lost_tasks(uow=uow, suspects=set())
     assert (first, suspects) == ([], {lost.id})  # once could be a worker between taking and claiming
-    second, suspects = redispatch_lost_tasks(db=db, celery=celery, settings=settings, suspects=suspects)
+    second, suspects = redispatch_lost_tasks(uow=uow, suspects=suspects)
     assert (second, suspects) == ([lost.id], set())
     assert runs_waiting_in_sql_broker(settings) == {kept.id, lost.id}
 
 
-def test_a_claimed_run_is_never_sent_again(backend: Backend, settings: Settings, db: Session) -> None:
+def test_a_claimed_run_is_never_sent_again(backend: Backend, settings: Settings, db: Session, uow: UnitOfWork) -> None:
     if backend.name != "embedded":
         pytest.skip("embedded broker only")
-    celery = make_celery(settings)
     run = make_run(db, queue=settings.default_queue)
-    enqueue_training(celery, run.id, run.queue)
+    uow.tasks.train(run.id, run.queue)
     take_message_of(settings, run.id)
-    _, suspects = redispatch_lost_tasks(db=db, celery=celery, settings=settings, suspects=set())
+    _, suspects = redispatch_lost_tasks(uow=uow, suspects=set())
     run.status = RunStatus.running  # the worker claimed it between the two sweeps
     db.commit()
-    assert redispatch_lost_tasks(db=db, celery=celery, settings=settings, suspects=suspects) == ([], set())
+    assert redispatch_lost_tasks(uow=uow, suspects=suspects) == ([], set())
     assert runs_waiting_in_sql_broker(settings) == set()
 
 

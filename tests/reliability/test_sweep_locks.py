@@ -9,19 +9,17 @@ worker would stop every other dead worker's run from being re-queued.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 from integration_fixtures import Backend, make_settings, reset_database, stale_running
 
-from app.db import Database
 from app.services.execution import sweep_stale_runs
 from app.settings import Settings
 from tests.polling import wait_for
 from tests.reliability.harness import libpq_url
-from worker.celery_app import make_celery
+from tests.rows import row_session, unit_of_work
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -33,23 +31,16 @@ def settings(tmp_path: Path, postgres_url: str, redis_url: str, session_token: s
     return made
 
 
-@pytest.fixture
-def database(settings: Settings) -> Iterator[Database]:
-    database = Database.connect(settings.database_url)
-    yield database
-    database.dispose()
-
-
-def test_a_sweep_skips_a_locked_run_and_requeues_the_others(settings: Settings, database: Database) -> None:
-    with database.sessions() as db:
+def test_a_sweep_skips_a_locked_run_and_requeues_the_others(settings: Settings) -> None:
+    with row_session(settings.database_url) as db:
         frozen, dead = stale_running(db).id, stale_running(db).id
     with psycopg.connect(libpq_url(settings.database_url)) as holder:  # the frozen worker's open transaction
         holder.execute("SELECT id FROM runs WHERE id = %s FOR UPDATE", (frozen,))
         outcome: list[list[tuple[int, str]]] = []
 
         def sweep() -> None:
-            with database.sessions() as db:
-                outcome.append(sweep_stale_runs(db=db, celery=make_celery(settings), settings=settings))
+            with unit_of_work(settings) as uow:
+                outcome.append(sweep_stale_runs(uow=uow))
 
         threading.Thread(target=sweep, daemon=True).start()
         wait_for(lambda: outcome, timeout=15, what="the sweep to finish beside a locked run")

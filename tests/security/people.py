@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from fastapi import FastAPI
@@ -18,12 +17,12 @@ from integration_fixtures import add_epochs, make_run
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.db import Database
 from app.db.types import utcnow
 from app.models import Run, RunStatus
 from app.services import accounts
 from app.services.runs import FAST_PATH_FILE, TEST_REPORT_FILE
 from app.settings import Settings
+from tests.rows import row_session, unit_of_work
 
 PASSWORD = "correct horse battery"
 BASE_URL = "http://testserver"  # TestClient's; the Host a same-origin browser would name
@@ -49,22 +48,16 @@ def with_accounts(settings: Settings, **more: object) -> Settings:
     return settings.model_copy(update={"auth": "accounts", **more})
 
 
-@contextmanager
-def rows(settings: Settings) -> Iterator[Session]:
-    """A session on the test database, for factories and for checking what a request changed."""
-    database = Database.connect(settings.database_url)
-    try:
-        with database.sessions() as db:
-            yield db
-    finally:
-        database.dispose()
+def rows(settings: Settings) -> AbstractContextManager[Session]:
+    """An autocommitting session on the test database, for factories and for checking what a request changed."""
+    return row_session(settings.database_url)
 
 
 def add_person(settings: Settings, name: str, *, admin: bool = False, password: str | None = None) -> Person:
     """A user with one API token; `password` None: no dashboard login (argon2 is slow on purpose)."""
-    with rows(settings) as db:
-        user = accounts.create_user(db=db, name=name, password=password, admin=admin)
-        token = accounts.create_token(db=db, user_id=user.id, name="tests")
+    with unit_of_work(settings) as uow:
+        user = accounts.create_user(uow=uow, name=name, password=password, admin=admin)
+        token = accounts.create_token_for(uow=uow, user_name=name, name="tests")
     return Person(id=user.id, name=name, token=token.token, token_id=token.id)
 
 

@@ -36,6 +36,7 @@ from app.main import create_app
 from app.models import ApiToken, LoginSession, Run, RunStatus
 from app.services import accounts
 from app.settings import Settings, child_environment
+from tests.rows import unit_of_work
 
 # What answers without credentials; everything else must be refused by the gate.
 PUBLIC = {("/healthz", "GET"), ("/login", "GET"), ("/login", "POST"), ("/static", "GET"), ("/static", "HEAD")}
@@ -335,8 +336,8 @@ def test_a_user_without_a_password_cannot_log_in(
     client: TestClient, alice: Person, accounts_settings: Settings
 ) -> None:
     # Token-only users, and the no-login mode's "local" user left over from before accounts were on.
-    with rows(accounts_settings) as db:
-        accounts.local_principal(db=db)
+    with unit_of_work(accounts_settings) as uow:
+        accounts.local_principal(uow=uow)
     for name in ("alice", "local"):
         for password in ("not a password of anyone", PASSWORD):  # the first: the dummy hash's
             assert client.post("/login", data={"name": name, "password": password}).status_code == 401
@@ -360,8 +361,8 @@ def test_logout_ends_the_session_on_the_server(client: TestClient, walker: Perso
 
 def test_a_password_change_ends_every_session(client: TestClient, walker: Person, accounts_settings: Settings) -> None:
     log_in(client, "walker")
-    with rows(accounts_settings) as db:
-        accounts.set_password(db=db, name="walker", password="another long password")
+    with unit_of_work(accounts_settings) as uow:
+        accounts.set_password(uow=uow, name="walker", password="another long password")
     assert client.get("/api/me").status_code == 401
 
 

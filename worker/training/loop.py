@@ -60,6 +60,26 @@ class FitResult:
     fast_path: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Decisions:
+    """How `fit` decided to train this run; the fast-path report (`fast_path.json`) is written from it."""
+
+    placement: str  # "cpu", "resident" (decoded data on the device) or "streamed" (batches copied per step)
+    decoded_from_cache: bool
+    fused_optimizer: bool
+    bf16: bool  # bf16 autocast and channels_last (CUDA)
+    compile: bool  # torch.compile the trainable part
+
+    def report(self, frozen_prefix: str) -> dict[str, str]:
+        """The record the dashboard shows, with how the frozen prefix runs in each phase."""
+        return {
+            "data": self.placement, "decode": "cache hit" if self.decoded_from_cache else "no cache hit",
+            "fused_optimizer": "on" if self.fused_optimizer else "off",
+            "precision": "bf16 autocast, channels_last" if self.bf16 else "fp32",
+            "compile": "on" if self.compile else "off", "frozen_prefix": frozen_prefix,
+        }  # fmt: skip
+
+
 @dataclass
 class _Session:
     """The live objects of one run, passed around instead of long argument lists."""
@@ -80,7 +100,7 @@ class _Session:
     features: dict[str, ImageTensors] = field(default_factory=dict)  # prefix outputs per split
     mirrored: ImageTensors | None = None  # prefix outputs of the mirrored training images (flip augmentation)
     phases: list[tuple[int, str]] = field(default_factory=list)  # (first epoch, how its prefix ran)
-    fast_path: dict[str, str] = field(default_factory=dict)
+    decisions: Decisions | None = None  # set once the data are placed
     records: list[EpochRecord] = field(default_factory=list)
     best_val_acc: float | None = None
     best_epoch: int | None = None
@@ -366,10 +386,8 @@ def fit(
     report = _test_report(session, out)
     summary = _summarize(session, report.accuracy if report and report.model == "best" else None)
     (out / "summary.json").write_text(json.dumps(summary.model_dump(), indent=2) + "\n")
-    _write_fast_path(session)
-    return FitResult(
-        summary=summary, records=list(session.records), out_dir=out, test_report=report, fast_path=session.fast_path
-    )
+    fast_path = _write_fast_path(session)
+    return FitResult(summary=summary, records=list(session.records), out_dir=out, test_report=report, fast_path=fast_path)
 
 
 def _start_session(config: TrainConfig, runtime: Runtime, should_stop: ShouldStop) -> _Session:
@@ -399,19 +417,13 @@ def _start_session(config: TrainConfig, runtime: Runtime, should_stop: ShouldSto
     )  # fmt: skip
     runtime.out_dir.mkdir(parents=True, exist_ok=True)
     _resume(session, runtime.out_dir)
-    compiled = should_compile(runtime.compile, device, config.epochs, len(data.train))
-    session.fast_path = {
-        "data": placement, "decode": _decode_source(data), "fused_optimizer": "on" if fused else "off",
-        "precision": "bf16 autocast, channels_last" if device.type == "cuda" else "fp32",
-        "compile": "on" if compiled else "off", "frozen_prefix": "none",
-    }  # fmt: skip
-    _write_fast_path(session)
-    log.info("fast path: %s", ", ".join(f"{key}={value}" for key, value in session.fast_path.items()))
+    session.decisions = Decisions(
+        placement=placement, decoded_from_cache=data.from_cache, fused_optimizer=fused, bf16=device.type == "cuda",
+        compile=should_compile(runtime.compile, device, config.epochs, len(data.train)),
+    )  # fmt: skip
+    report = _write_fast_path(session)
+    log.info("fast path: %s", ", ".join(f"{key}={value}" for key, value in report.items()))
     return session
-
-
-def _decode_source(data: LoadedData) -> str:
-    return "cache hit" if data.from_cache else "no cache hit"
 
 
 def _resident_budget(runtime: Runtime, device: torch.device) -> int:
@@ -452,23 +464,26 @@ def _enter_phase(session: _Session, epoch: int) -> None:
             session.features, session.mirrored = _prefix_features(session, session.feature_budget, views)
             how = ("cached features" if views == ("plain",) else "cached features, both flips") if session.features else how
     trainable: nn.Module = session.parts.suffix if session.parts is not None else session.model
-    session.train_forward = torch.compile(trainable) if session.fast_path.get("compile") == "on" else trainable
+    assert session.decisions is not None
+    session.train_forward = torch.compile(trainable) if session.decisions.compile else trainable
     stages = f" ({describe(session.parts.frozen_stages)})" if session.parts is not None else ""
     if session.phases and session.phases[-1][1] == how + stages:
         return  # e.g. a family without a layout: still no cut
     session.phases.append((epoch, how + stages))
-    session.fast_path["frozen_prefix"] = _phases_text(session)
     _write_fast_path(session)
     if epoch > 0 or session.parts is not None:
         log.info("from epoch %d the frozen prefix runs as: %s%s", epoch + 1, how, stages)
 
 
-def _write_fast_path(session: _Session) -> None:
-    """`fast_path.json` in the run's folder, replaced atomically (the dashboard reads it live)."""
+def _write_fast_path(session: _Session) -> dict[str, str]:
+    """`fast_path.json` in the run's folder, from the decisions, replaced atomically (the dashboard reads it live)."""
+    assert session.decisions is not None
+    report = session.decisions.report(_phases_text(session) if session.phases else "none")
     path = session.runtime.out_dir / "fast_path.json"
     temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(session.fast_path, indent=2) + "\n")
+    temporary.write_text(json.dumps(report, indent=2) + "\n")
     temporary.replace(path)
+    return report
 
 
 def _phases_text(session: _Session) -> str:

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from app.schemas.plan import Plan, StagePlan
 from app.schemas.train_config import TrainConfig
 from worker.training.backbones import count_stage_params
+from worker.training.datasets import num_classes_for
 from worker.training.schedules import is_frozen, is_trainable_ever, lr_at, lr_table
+
+
+def plan_for(config: TrainConfig, data_root: Path) -> Plan:
+    """The plan of `config` on the data under `data_root` (the API's preview and `stagewise plan`).
+
+    Raises:
+        TrainingError: the dataset's folder is missing or unreadable.
+    """
+    return make_plan(config, num_classes_for(config.dataset, data_root))
 
 
 def make_plan(config: TrainConfig, num_classes: int, steps_per_epoch: int = 1) -> Plan:

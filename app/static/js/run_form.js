@@ -1,6 +1,6 @@
-// New run form: stage LR editor, quick fills, live LR preview from POST /api/plan, and
-// submission to POST /api/runs with each 422 error shown beside the field it names.
-// Without JavaScript the same form posts to /runs/new and the server does the same mapping.
+// New run form: stage LR editor, quick fills, live LR preview (POST /runs/new/plan), and
+// submission (POST /runs/new, as JSON) with each 422 error shown beside the field it names.
+// Without JavaScript the same form posts to /runs/new and gets a page back.
 "use strict";
 
 (function () {
@@ -8,65 +8,28 @@
   if (!form) return;
   const charts = window.Stagewise.charts;
   const catalog = charts.pageData("catalog-data");
-  const base = JSON.parse(form.elements["base_config"].value);
   // Every state-changing request carries the page's CSRF token (see app/api/guard.py).
   const csrfToken = () => document.querySelector('meta[name="csrf-token"]').content;
-  const NON_CONFIG = new Set(["base_config", "csrf_token"]);
   const tbody = document.querySelector("#stage-table tbody");
   const rowTemplate = document.getElementById("stage-row-template");
 
-  // ---- form -> config (mirrors app/pages/run_form.py: config_from_form) ----
-  function setPath(obj, path, value) {
-    const keys = path.split(".");
-    let node = obj;
-    keys.slice(0, -1).forEach((k) => {
-      if (node[k] === null || typeof node[k] !== "object") node[k] = {};
-      node = node[k];
-    });
-    node[keys[keys.length - 1]] = value;
+  // ---- the form's fields, sent as they are ----
+  // The server turns them into a config (app/pages/run_form.py: config_from_form), for this
+  // script and for the no-JavaScript submit alike: the mapping lives there only.
+  function formBody() {
+    return new URLSearchParams(new FormData(form));
   }
 
-  function fieldValue(el) {
-    if (el.type === "checkbox") return el.checked;
-    const raw = el.value.trim();
-    if (raw === "") return null; // not set: the schema's default
-    // Numbers go as numbers; anything unparsable goes as typed so the API names the field.
-    return el.type === "number" && !Number.isNaN(Number(raw)) ? Number(raw) : raw;
+  async function postForm(url) {
+    return fetch(url, {
+      method: "POST",
+      headers: { Accept: "application/json", "X-CSRF-Token": csrfToken() },
+      body: formBody(),
+    });
   }
 
   function stageNames() {
     return Array.from(tbody.querySelectorAll("tr[data-stage]")).map((tr) => tr.dataset.stage);
-  }
-
-  function stageSpec(tr) {
-    const q = (s) => tr.querySelector(`[name$=".${s}"]`);
-    const spec = {};
-    const value = q("value").value.trim();
-    if (q("frozen").checked) spec.lr = 0;
-    else if (value !== "") spec[q("mode").value] = Number.isNaN(Number(value)) ? value : Number(value);
-    const unfreeze = q("unfreeze_epoch").value.trim();
-    if (unfreeze !== "" && unfreeze !== "0") spec.unfreeze_epoch = Number.isNaN(Number(unfreeze)) ? unfreeze : Number(unfreeze);
-    return spec;
-  }
-
-  function configFromForm() {
-    const data = structuredClone(base);
-    for (const el of form.elements) {
-      if (!el.name || el.disabled || NON_CONFIG.has(el.name) || el.name.startsWith("stages.")) continue;
-      setPath(data, el.name, fieldValue(el));
-    }
-    // Datasets with an official split take sizes, the others fractions: send only the enabled kind.
-    for (const fs of form.querySelectorAll("fieldset[data-split][disabled] input, fieldset[data-dataset][disabled] input")) {
-      setPath(data, fs.name, null);
-    }
-    const fr = data.dataset.fractions;
-    if (fr && Object.values(fr).every((v) => v === null)) data.dataset.fractions = null;
-    data.stages = {};
-    tbody.querySelectorAll("tr[data-stage]").forEach((tr) => {
-      const spec = stageSpec(tr);
-      if (Object.keys(spec).length) data.stages[tr.dataset.stage] = spec;
-    });
-    return data;
   }
 
   // ---- errors beside fields ----
@@ -103,7 +66,7 @@
     detail.forEach((err) => {
       const loc = (err.loc || []).map(String);
       while (loc.length && (loc[0] === "body" || loc[0] === "config")) loc.shift();
-      showError(loc.join("."), String(err.msg).replace(/^Value error, /, ""));
+      showError(loc.join("."), String(err.msg));  // the server cleaned the message
     });
     const first = form.querySelector("[aria-invalid='true']");
     if (focus && first) first.focus();
@@ -116,12 +79,7 @@
     const button = document.getElementById("submit-run");
     button.disabled = true;
     try {
-      const config = configFromForm();
-      const res = await fetch("/api/runs", {
-        method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": csrfToken() },
-        body: JSON.stringify({ name: config.name, config: config }),
-      });
+      const res = await postForm("/runs/new");
       const body = await res.json().catch(() => ({ detail: res.statusText }));
       if (res.status === 201) {
         window.location.assign(`/runs/${body.id}`);
@@ -243,11 +201,7 @@
   async function updatePreview() {
     const ticket = ++latest;
     try {
-      const res = await fetch("/api/plan", {
-        method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": csrfToken() },
-        body: JSON.stringify({ config: configFromForm() }),
-      });
+      const res = await postForm("/runs/new/plan");
       if (ticket !== latest) return; // a newer edit is already on its way
       const body = await res.json();
       clearErrors();
@@ -275,5 +229,5 @@
   syncDataset();
   updatePreview();
 
-  window.Stagewise.runForm = { configFromForm };
+  window.Stagewise.runForm = { formBody };
 })();

@@ -1,4 +1,8 @@
-"""The Celery application: built from Settings, never at import time.
+"""The job queue as the app sees it: task names, payloads, and the Celery app that carries them.
+
+The only module of the app that knows Celery. Services publish through `TaskQueue`;
+the worker process (`worker/`) builds its Celery app here too and registers the tasks.
+The Celery application is built from Settings, never at import time.
 
 Delivery rules for long GPU jobs: prefetch 1 (a busy worker holds no second run),
 late acks and reject-on-worker-lost (a run whose process dies goes back to the queue).
@@ -80,6 +84,41 @@ def _transport_options(settings: Settings) -> dict[str, Any]:
 def enqueue_training(app: Celery, run_id: int, queue: str) -> None:
     """Publish the training task of run `run_id` on `queue` (raises when the broker is down)."""
     app.send_task(TRAIN_TASK, args=[run_id], queue=queue, retry=True)
+
+
+class TaskQueue:
+    """Publishing for one process: what a unit of work offers services beside the session."""
+
+    def __init__(self, celery: Celery, settings: Settings) -> None:
+        self.celery, self.settings = celery, settings
+
+    def train(self, run_id: int, queue: str) -> None:
+        """Publish run `run_id`'s training task on `queue` (raises one of BROKER_ERRORS when down)."""
+        enqueue_training(self.celery, run_id, queue)
+
+    @property
+    def embedded(self) -> bool:
+        """Whether the broker is the embedded one (kombu's SQLAlchemy transport)."""
+        return is_sql_broker(self.settings)
+
+    def waiting_runs(self) -> set[int]:
+        """Runs whose training task waits in the embedded broker (empty for Redis: it redelivers itself)."""
+        return runs_waiting_in_sql_broker(self.settings) if self.embedded else set()
+
+    def ping(self) -> None:
+        """Raise unless the broker answers (a health check)."""
+        if self.embedded:
+            engine = sql_broker_engine(self.settings)
+            try:
+                with engine.connect() as connection:
+                    connection.execute(text("SELECT 1")).scalar_one()
+            finally:
+                engine.dispose()
+            return
+        with self.celery.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=self.settings.publish_timeout_s)
+            # Declaring the default queue makes the transport really talk to its server.
+            connection.default_channel.queue_declare(queue=self.settings.default_queue)
 
 
 def is_sql_broker(settings: Settings) -> bool:

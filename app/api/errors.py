@@ -1,0 +1,40 @@
+"""The one mapping from service errors to HTTP statuses, used by the API's handlers and the pages."""
+
+from __future__ import annotations
+
+from app.services.errors import (
+    ArtifactNotFound,
+    BrokerUnavailable,
+    DatasetNameTaken,
+    Forbidden,
+    InvalidInput,
+    LoginRefused,
+    QuotaExceeded,
+    RunNotFound,
+    RunStateConflict,
+    ServiceError,
+    TooManyAttempts,
+    UploadTooLarge,
+    UserNotFound,
+)
+
+# The first match wins, so subclasses first.
+STATUS_OF: dict[type[ServiceError], int] = {
+    RunNotFound: 404,
+    ArtifactNotFound: 404,
+    UserNotFound: 404,
+    LoginRefused: 401,
+    Forbidden: 403,
+    TooManyAttempts: 429,
+    QuotaExceeded: 429,
+    RunStateConflict: 409,
+    DatasetNameTaken: 409,
+    UploadTooLarge: 413,
+    InvalidInput: 422,
+    BrokerUnavailable: 503,
+}
+
+
+def status_of(exc: ServiceError) -> int:
+    """The HTTP status of a service error (500 for one the table does not know)."""
+    return next((code for kind, code in STATUS_OF.items() if isinstance(exc, kind)), 500)
