@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, UploadFile
 
-from app.api.deps import UowDep
+from app.api.deps import PrincipalDep, UowDep
 from app.schemas.uploads import DatasetUploadRead
 from app.services import uploads
 
@@ -19,14 +19,14 @@ UPLOAD_PATHS = ("/api/datasets", "/datasets/upload")
 
 @router.post("/datasets", response_model=DatasetUploadRead, status_code=201)
 def upload_dataset(
-    uow: UowDep, name: Annotated[str, Form()], file: Annotated[UploadFile, File()]
+    uow: UowDep, principal: PrincipalDep, name: Annotated[str, Form()], file: Annotated[UploadFile, File()]
 ) -> DatasetUploadRead:
     """Extract, verify and register an archive of one folder per class as `uploads/<name>`.
 
     413 over a size limit, 409 for a taken name, 422 for an unsafe or unreadable archive;
     every error names `file` or `name`, and a failed upload leaves nothing behind.
     """
-    return uploads.create_upload(uow=uow, name=name, source=file.file)
+    return uploads.create_upload(uow=uow, principal=principal, name=name, source=file.file)
 
 
 def body_limits(max_upload_bytes: int) -> dict[str, int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.types import UtcDateTime, utcnow
@@ -21,3 +21,5 @@ class DatasetFolder(Base):
     num_classes: Mapped[int | None] = mapped_column(Integer)
     num_images: Mapped[int | None] = mapped_column(Integer)
     scanned_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # Who uploaded it; null for a folder an admin placed under the data root (or a deleted user).
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse
 
-from app.api.deps import SettingsDep, UowDep
+from app.api.deps import PrincipalDep, SettingsDep, UowDep
 from app.pages.errors import status_of
 from app.pages.templating import get_templates
 from app.schemas.uploads import DatasetUploadRead
@@ -47,13 +47,13 @@ def upload_form(request: Request, settings: SettingsDep) -> HTMLResponse:
 
 @router.post("/datasets/upload", response_class=HTMLResponse)
 def upload(
-    request: Request, uow: UowDep, settings: SettingsDep, name: Annotated[str, Form()] = "",
+    request: Request, uow: UowDep, settings: SettingsDep, principal: PrincipalDep, name: Annotated[str, Form()] = "",
     file: Annotated[UploadFile | None, File()] = None,
 ) -> HTMLResponse:
     """The no-JavaScript submit; a missing file reads as an empty one, which the service refuses."""
     source = file.file if file is not None else io.BytesIO()
     try:
-        result = uploads.create_upload(uow=uow, name=name, source=source)
+        result = uploads.create_upload(uow=uow, principal=principal, name=name, source=source)
     except InvalidInput as exc:
         errors = {str(e.loc[-1]): e.msg for e in exc.errors}
         page = UploadPage(max_upload_bytes=settings.max_upload_bytes, name=name, errors=errors)

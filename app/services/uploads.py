@@ -40,6 +40,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import DatasetFolder
+from app.schemas.accounts import Principal
 from app.schemas.uploads import DatasetUploadRead, SkippedFile
 from app.services.errors import DatasetNameTaken, InvalidInput, UploadTooLarge
 from app.services.unit_of_work import UnitOfWork
@@ -435,15 +436,16 @@ def _publish(folder: Path, final: Path, upload: DatasetUploadRead) -> None:
         raise DatasetNameTaken.at(NAME, f"a dataset named {final.name!r} exists already") from error
 
 
-def _register(uow: UnitOfWork, upload: DatasetUploadRead) -> None:
+def _register(uow: UnitOfWork, principal: Principal, upload: DatasetUploadRead) -> None:
     with uow.writing() as db:
         db.add(DatasetFolder(
             name="imagefolder", path=upload.path, num_classes=upload.num_classes, num_images=upload.num_images,
+            owner_id=principal.user_id,
         ))  # fmt: skip
 
 
-def create_upload(*, uow: UnitOfWork, name: str, source: BinaryIO) -> DatasetUploadRead:
-    """Extract an uploaded archive to `uploads/<name>`, keep its decodable images, register it.
+def create_upload(*, uow: UnitOfWork, principal: Principal, name: str, source: BinaryIO) -> DatasetUploadRead:
+    """Extract an uploaded archive to `uploads/<name>`, keep its decodable images, register it as `principal`'s.
 
     Args:
         name: the dataset's name; it becomes the folder name.
@@ -475,7 +477,7 @@ def create_upload(*, uow: UnitOfWork, name: str, source: BinaryIO) -> DatasetUpl
     finally:
         shutil.rmtree(work, ignore_errors=True)
     try:
-        _register(uow, upload)
+        _register(uow, principal, upload)
     except BaseException:
         shutil.rmtree(final, ignore_errors=True)  # no folder without its row
         raise

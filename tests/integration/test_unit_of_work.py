@@ -110,7 +110,7 @@ SERVICES: dict[str, Callable[[UnitOfWork, World], Any]] = {
     ),
     "cancel": lambda uow, w: runs.cancel_run(uow=uow, principal=w.principal, run_id=w.queued),
     "delete": lambda uow, w: runs.delete_run(uow=uow, principal=w.principal, run_id=w.finished),
-    "dataset upload": lambda uow, w: uploads.create_upload(uow=uow, name="shapes", source=class_zip()),
+    "dataset upload": lambda uow, w: uploads.create_upload(uow=uow, principal=w.principal, name="shapes", source=class_zip()),
     "dataset scan": lambda uow, w: catalog.scan_datasets(uow=uow),
     "token create": lambda uow, w: accounts.create_token(uow=uow, principal=w.principal, name="ci"),
     "token revoke": lambda uow, w: accounts.revoke_token(uow=uow, principal=w.principal, token_id=w.token_id),
@@ -177,7 +177,9 @@ def _effect(name: str, db: Session, world: World) -> bool:
         "study": lambda: (db.scalar(select(Run.id).where(Run.id > world.claim.run_id)) or 0) > 0,
         "cancel": lambda: db.get(Run, world.queued).status == RunStatus.cancelled,
         "delete": lambda: db.get(Run, world.finished) is None,
-        "dataset upload": lambda: db.scalar(select(DatasetFolder).where(DatasetFolder.path == "uploads/shapes")) is not None,
+        "dataset upload": lambda: db.scalar(
+            select(DatasetFolder.owner_id).where(DatasetFolder.path == "uploads/shapes")
+        ) == world.principal.user_id,
         "dataset scan": lambda: True,  # nothing to find on an empty data root; the point is no error
         "token create": lambda: db.scalar(select(ApiToken).where(ApiToken.name == "ci")) is not None,
         "token revoke": lambda: db.get(ApiToken, world.token_id).revoked_at is not None,
