@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import fastapi_offline
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -64,8 +65,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def _add_api_docs(app: FastAPI) -> None:
     """/docs: Swagger UI 5 (OpenAPI 3.1) from the installed fastapi-offline package (no CDN)."""
-    import fastapi_offline
-
     assets = Path(fastapi_offline.__file__).parent / "static"
     app.mount("/docs/assets", StaticFiles(directory=assets), name="docs-assets")
 
