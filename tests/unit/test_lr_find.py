@@ -22,6 +22,7 @@ from worker.training.lr_find import (
     Batch,
     exponential_lrs,
     find_lr,
+    finding,
     range_test,
     smooth,
     stage_ratios,
@@ -53,6 +54,17 @@ def test_the_valley_lies_on_the_fall_before_the_bottom() -> None:
 def test_the_steepest_descent_is_found_on_the_fall() -> None:
     lrs = exponential_lrs(1e-7, 10, len(CURVE))
     assert 9 <= (steepest(lrs, CURVE) or -1) < 30
+
+
+def test_suggestions_come_from_before_the_minimum_even_if_the_loss_falls_back_after_blowing_up() -> None:
+    # Seen on the digits demo: after the explosion the loss fell back, and the steepest
+    # descent over the whole curve was that fall (at LR 1.5, beside a minimum at 0.05).
+    blown = CURVE + [20.0] * 5 + [20.0 - 3 * i for i in range(1, 6)]
+    lrs = exponential_lrs(1e-7, 10, len(blown))
+    found = finding(lrs, blown, {"classifier": 1.0}, diverged=False)
+    lowest = lrs[29]  # where the raw curve bottoms out
+    assert found.suggestion is not None and found.suggestion < lowest
+    assert found.steepest is not None and lrs[9] <= found.steepest <= lowest
 
 
 def test_a_loss_that_never_falls_gets_no_suggestion() -> None:

@@ -5,9 +5,10 @@ Train for a few dozen steps while the base LR grows exponentially from `start` t
 every stage at its configured ratio to the base (`optimizer.lr`; stages frozen at epoch 0
 stay frozen), and record the loss. The loss first barely moves, then falls, then explodes;
 a good base LR lies on the fall. The suggestion is fastai's **valley** (its default since
-2021): the point two-thirds of the way along the longest stretch over which the smoothed
-loss keeps decreasing, with the **steepest** descent of the smoothed loss over log LR also
-given. The model and optimizer are put back as they were afterwards.
+2021): the point halfway along the longest stretch over which the smoothed loss keeps
+decreasing, with the **steepest** descent of the smoothed loss over log LR also given; both
+look only at the curve up to its minimum (after it the loss rises, and may fall back once
+it has blown up). The model and optimizer are put back as they were afterwards.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def smooth(losses: list[float], beta: float = SMOOTHING) -> list[float]:
 
 
 def valley(losses: list[float]) -> int | None:
-    """fastai's valley: the index two-thirds along the longest decreasing run of `losses`
+    """fastai's valley: the index halfway along the longest decreasing run of `losses`
     (a longest decreasing subsequence, so single bumps do not break it); None if too short."""
     longest = [1] * len(losses)  # length of the longest decreasing subsequence ending at i
     start = end = 0
@@ -97,14 +98,16 @@ def valley(losses: list[float]) -> int | None:
     return start + int(third) + int(third / 2)
 
 
-def steepest(lrs: list[float], losses: list[float]) -> int | None:
-    """The index where the loss falls fastest per decade of LR; None if it never falls."""
-    slopes = [
-        (losses[i + 1] - losses[i]) / (math.log10(lrs[i + 1]) - math.log10(lrs[i])) for i in range(len(lrs) - 1)
-    ]
-    if not slopes or min(slopes) >= 0:
+def steepest(lrs: list[float], losses: list[float], skip: int = 0) -> int | None:
+    """The index where the loss falls fastest per decade of LR, ignoring the first `skip`
+    points (where a moving average is still settling); None if it never falls."""
+    slopes = {
+        i: (losses[i + 1] - losses[i]) / (math.log10(lrs[i + 1]) - math.log10(lrs[i]))
+        for i in range(skip, len(lrs) - 1)
+    }
+    if not slopes or min(slopes.values()) >= 0:
         return None
-    return slopes.index(min(slopes))
+    return min(slopes, key=slopes.__getitem__)
 
 
 def stage_ratios(config: TrainConfig) -> dict[str, float]:
@@ -192,10 +195,11 @@ def find_lr(config: TrainConfig, runtime: Runtime, *, start: float = 1e-7, end: 
 
 
 def finding(lrs: list[float], losses: list[float], ratios: Mapping[str, float], *, diverged: bool) -> LrFinding:
-    """The suggestions for a recorded test (the exploding tail is left out of them)."""
+    """The suggestions for a recorded test, from the smoothed curve up to its minimum."""
     smoothed = smooth(losses)
-    usable = len(smoothed) - 1 if diverged else len(smoothed)  # the last step is the explosion
-    at_valley, at_steepest = valley(smoothed[:usable]), steepest(lrs[:usable], smoothed[:usable])
+    usable = min(range(len(smoothed)), key=smoothed.__getitem__) + 1
+    # Lightning's LR finder skips the first tenth of the curve for the steepest descent too.
+    at_valley, at_steepest = valley(smoothed[:usable]), steepest(lrs[:usable], smoothed[:usable], len(lrs) // 10)
     return LrFinding(
         lrs=lrs, losses=losses, smoothed=smoothed, ratios=dict(ratios), diverged=diverged,
         suggestion=lrs[at_valley] if at_valley is not None else None,
