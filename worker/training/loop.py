@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from app.schemas.metrics import EpochRecord, RunSummary, TestReport
+from app.schemas.metrics import EpochRecord, EpochVerdict, RunSummary, TestReport
 from app.schemas.train_config import TrainConfig
 from worker.training import checkpoints
 from worker.training.backbones import build_model
@@ -34,7 +34,7 @@ from worker.training.progress import Progress
 from worker.training.runtime import Runtime
 from worker.training.transforms import flip_mask, iterate_batches, prepare_batch, to_device
 
-OnEpoch = Callable[[EpochRecord], None]
+OnEpoch = Callable[[EpochRecord], EpochVerdict | None]
 ShouldStop = Callable[[], bool]
 Forward = Callable[[torch.Tensor], torch.Tensor]
 
@@ -105,6 +105,7 @@ class _Session:
     best_val_acc: float | None = None
     best_epoch: int | None = None
     stopped: bool = False
+    pruned_epoch: int | None = None  # set when on_epoch answered PRUNE; kept in the checkpoint
 
 
 def resolve_device(name: str) -> torch.device:
@@ -361,7 +362,10 @@ def fit(
         runtime: where (device, folders) and how (progress bar, decode threads).
         on_epoch: called after each newly finished epoch, before its checkpoint is
             written: after a crash in between, that epoch runs again and is reported
-            again with the same number, so receivers should upsert by epoch.
+            again with the same number, so receivers should upsert by epoch. Answering
+            `EpochVerdict.PRUNE` ends the run after that epoch's checkpoint (a sweep's
+            pruner): the summary says `stop_reason="pruned"` and `pruned_epoch`, and a
+            resumed run trains no further.
         should_stop: polled before every training step; True ends the run early
             (its summary says `stopped`). Callers that query a database should throttle.
 
@@ -372,6 +376,8 @@ def fit(
     out = runtime.out_dir
     try:
         for epoch in range(len(session.records), config.epochs):
+            if session.pruned_epoch is not None:
+                break
             record = _run_epoch(session, epoch)
             if record is None:
                 break
@@ -558,8 +564,8 @@ def _finish_epoch(session: _Session, record: EpochRecord, out: Path, on_epoch: O
     still_ours()
     with (out / "metrics.jsonl").open("a") as fh:
         fh.write(record.model_dump_json() + "\n")
-    if on_epoch is not None:
-        on_epoch(record)
+    if on_epoch is not None and on_epoch(record) == EpochVerdict.PRUNE:
+        session.pruned_epoch = record.epoch  # in the checkpoint below, so a resumed run stays stopped
     checkpoints.save_atomic(_payload(session, with_optimizer=True), out / "checkpoint.pt", before_replace=still_ours)
     session.progress.epoch_done(record)
 
@@ -574,6 +580,7 @@ def _payload(session: _Session, *, with_optimizer: bool) -> dict[str, Any]:
         "split_hash": session.data.split_hash,
         "best_val_acc": session.best_val_acc,
         "best_epoch": session.best_epoch,
+        "pruned_epoch": session.pruned_epoch,
         "records": [r.model_dump(mode="json") for r in session.records],
     }
     if with_optimizer:
@@ -594,6 +601,7 @@ def _resume(session: _Session, out: Path) -> None:
     session.optimizer.load_state_dict(saved["optimizer"])
     session.records = [EpochRecord.model_validate(r) for r in saved["records"]]
     session.best_val_acc, session.best_epoch = saved["best_val_acc"], saved["best_epoch"]
+    session.pruned_epoch = saved.get("pruned_epoch")  # absent from checkpoints older than pruning
     # metrics.jsonl may hold an epoch reported after the checkpoint was written: drop it.
     lines = "".join(r.model_dump_json() + "\n" for r in session.records)
     (out / "metrics.jsonl").write_text(lines)
@@ -626,7 +634,7 @@ def _test_report(session: _Session, out: Path) -> TestReport | None:
 def _summarize(session: _Session, test_acc_at_best: float | None) -> RunSummary:
     records = session.records
     steady = records[1:] or records  # the first epoch pays for warm-up and caches
-    finished = len(records) == session.config.epochs
+    finished = len(records) == session.config.epochs and session.pruned_epoch is None
     return RunSummary(
         epochs_done=len(records),
         best_val_acc=session.best_val_acc,
@@ -637,5 +645,6 @@ def _summarize(session: _Session, test_acc_at_best: float | None) -> RunSummary:
         images_per_s=sum(r.images_per_s for r in steady) / len(steady) if steady else None,
         split_hash=session.data.split_hash,
         stopped=not finished,
-        stop_reason="cancelled" if session.stopped else None,
+        stop_reason="cancelled" if session.stopped else "pruned" if session.pruned_epoch is not None else None,
+        pruned_epoch=session.pruned_epoch,
     )
