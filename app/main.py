@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api import router as api_router
 from app.api.guard import AuthGate
+from app.api.inference import body_limits as predict_body_limits
 from app.api.limits import BodySizeLimit
 from app.api.uploads import body_limits
 from app.db import Database
@@ -28,6 +29,7 @@ from app.services.errors import (
     ArtifactNotFound,
     BrokerUnavailable,
     DatasetNameTaken,
+    ExportFailed,
     Forbidden,
     InvalidInput,
     LoginRefused,
@@ -60,6 +62,7 @@ STATUS_OF: dict[type[ServiceError], int] = {
     UploadTooLarge: 413,
     InvalidInput: 422,
     BrokerUnavailable: 503,
+    ExportFailed: 500,
 }
 
 
@@ -84,7 +87,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _add_api_docs(app)
     _add_error_handlers(app)
     app.add_middleware(AuthGate, settings=settings, database=app.state.database)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, per_path=body_limits(settings.max_upload_bytes))
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_body_bytes, per_path=body_limits(settings.max_upload_bytes),
+        per_pattern=predict_body_limits(settings),
+    )
     return app
 
 
