@@ -14,12 +14,12 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, get_args
 
 from sqlalchemy.orm import Session
 
 from app.schemas.accounts import Principal
-from app.schemas.inference import ClassProbability, ImagePrediction, PredictionRead
+from app.schemas.inference import ClassProbability, ExportFormat, ImagePrediction, PredictionRead
 from app.services import runs
 from app.services.errors import ArtifactNotFound, ExportFailed, InvalidInput, RunStateConflict, UploadTooLarge
 from app.settings import Settings
@@ -147,12 +147,13 @@ def export_run(
         RunStateConflict: no such checkpoint yet (409).
         ExportFailed: the exported model's logits differ from PyTorch's (500; nothing offered).
     """
-    from worker.training import export
-
-    if fmt not in export.FORMATS:
-        raise InvalidInput.at(("query", "format"), f"unknown format {fmt!r}; allowed: {', '.join(export.FORMATS)}")
+    formats = get_args(ExportFormat)
+    if fmt not in formats:
+        raise InvalidInput.at(("query", "format"), f"unknown format {fmt!r}; allowed: {', '.join(formats)}")
     run = runs.get_run(db=db, principal=principal, run_id=run_id)
     classifier = _classifier(db=db, settings=settings, principal=principal, run_id=run_id, checkpoint=checkpoint)
+    from worker.training import export  # torch, onnx: only once there is something to export
+
     extra = {
         "run_id": run_id, "run_name": run.name, "checkpoint": checkpoint,
         "metrics": run.summary.model_dump(mode="json") if run.summary else None,
