@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from app.api import router as api_router
 from app.api.errors import status_of
 from app.api.guard import AuthGate
+from app.api.inference import body_limits as predict_body_limits
 from app.api.limits import BodySizeLimit
 from app.api.uploads import body_limits
 from app.db import Database
@@ -58,7 +59,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _add_api_docs(app)
     _add_error_handlers(app)
     app.add_middleware(AuthGate, settings=settings, database=app.state.database, tasks=app.state.tasks)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, per_path=body_limits(settings.max_upload_bytes))
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_body_bytes, per_path=body_limits(settings.max_upload_bytes),
+        per_pattern=predict_body_limits(settings),
+    )
     return app
 
 

@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     max_upload_files: int = Field(default=200_000, ge=1, description="most entries in one uploaded archive")
     max_upload_ratio: float = Field(default=100.0, gt=1, description="most extracted bytes per archive byte (zip bombs)")
     max_upload_image_pixels: int = Field(default=50_000_000, ge=1, description="larger uploaded images are skipped")
+    max_predict_files: int = Field(default=16, ge=1, description="most images one predict request classifies")
+    max_predict_file_bytes: int = Field(default=10_000_000, ge=1024, description="largest image a predict request takes")
     decode_cache_gb: float | None = Field(
         default=50.0, gt=0, description="most disk the decoded-image cache (data_dir/.cache/decoded) may use"
     )

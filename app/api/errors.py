@@ -6,6 +6,7 @@ from app.services.errors import (
     ArtifactNotFound,
     BrokerUnavailable,
     DatasetNameTaken,
+    ExportFailed,
     Forbidden,
     InvalidInput,
     LoginRefused,
@@ -32,6 +33,7 @@ STATUS_OF: dict[type[ServiceError], int] = {
     UploadTooLarge: 413,
     InvalidInput: 422,
     BrokerUnavailable: 503,
+    ExportFailed: 500,
 }
 
 

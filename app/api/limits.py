@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -13,19 +14,29 @@ class BodySizeLimit:
 
     A streamed body that passes the limit is answered with 413 at once; the app then
     sees the client as disconnected, and whatever it answers is dropped. `per_path`
-    raises the limit for the paths that take files (dataset uploads).
+    raises the limit for the paths that take files (dataset uploads), `per_pattern` for
+    paths with an id in them (a run's predict).
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, per_path: Mapping[str, int] | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, per_path: Mapping[str, int] | None = None,
+        per_pattern: Sequence[tuple[re.Pattern[str], int]] = (),
+    ) -> None:  # fmt: skip
         self.app = app
         self.max_bytes = max_bytes
         self.per_path = dict(per_path or {})
+        self.per_pattern = tuple(per_pattern)
+
+    def _limit(self, path: str) -> int:
+        if path in self.per_path:
+            return self.per_path[path]
+        return next((limit for pattern, limit in self.per_pattern if pattern.fullmatch(path)), self.max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.per_path.get(scope["path"], self.max_bytes)
+        limit = self._limit(scope["path"])
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await self._refuse(send, limit)

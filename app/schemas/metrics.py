@@ -66,6 +66,9 @@ class TestReport(BaseModel):
     accuracy: float
     class_names: list[str]
     confusion: list[list[int]]
+    # The predicted class of each test image, in the split's order (`select_files(...)["test"]`
+    # for folder datasets); None in reports written before it was recorded.
+    predictions: list[int] | None = None
 
     @property
     def per_class_accuracy(self) -> dict[str, float | None]:

@@ -169,7 +169,8 @@ def test_a_valid_token_reaches_every_route_it_reads(client: TestClient, routes: 
     # The sweeps above prove refusals; this proves their URLs reach real routes with ids that exist.
     for endpoint in (e for e in routes if e.method == "GET"):
         response = client.get(endpoint.url, headers=root.bearer)
-        assert response.status_code in (200, 422), (endpoint, response.text[:200])  # 422: /api/compare needs ids
+        # 422: /api/compare needs ids; 409: export of the placeholder best.pt, which holds no model.
+        assert response.status_code in (200, 409, 422), (endpoint, response.text[:200])
 
 
 def test_unknown_paths_are_behind_the_gate_too(client: TestClient) -> None:

@@ -23,6 +23,14 @@ class BadImage(TrainingError):
     """An image file cannot be decoded."""
 
 
+class ImageTooLarge(BadImage):
+    """An image has more pixels than allowed (a decompression bomb, or simply too big)."""
+
+
+class ExportMismatch(TrainingError):
+    """An exported model's outputs differ from PyTorch's: the export is not offered."""
+
+
 class InvalidDataset(TrainingError):
     """The data cannot satisfy the config (too few images for a subset, empty class…)."""
 

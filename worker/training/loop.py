@@ -298,12 +298,14 @@ def _check_finite(mean_loss: float, epoch: int, step: int) -> None:
 
 @torch.inference_mode()
 def evaluate(
-    session: _Session, split: ImageTensors, *, confusion: torch.Tensor | None = None
-) -> tuple[float | None, float | None]:
+    session: _Session, split: ImageTensors, *, confusion: torch.Tensor | None = None,
+    predictions: list[torch.Tensor] | None = None,
+) -> tuple[float | None, float | None]:  # fmt: skip
     """Mean loss and accuracy on a split, or (None, None) if it is empty.
 
     When `confusion` (classes × classes, int64) is given, counts are added to it:
-    rows are true classes, columns predictions.
+    rows are true classes, columns predictions. `predictions` receives each batch's
+    predicted classes (on the device), in the split's order.
     """
     if len(split) == 0:
         return None, None
@@ -320,6 +322,8 @@ def evaluate(
         loss_sum += F.cross_entropy(logits, labels, reduction="sum")
         predicted = logits.argmax(1)
         correct += (predicted == labels).sum()
+        if predictions is not None:
+            predictions.append(predicted)
         if confusion is not None:
             counts += torch.bincount(labels * confusion.shape[1] + predicted, minlength=counts.numel())
     if confusion is not None:
@@ -622,10 +626,12 @@ def _test_report(session: _Session, out: Path) -> TestReport | None:
         session.model.load_state_dict(checkpoints.load_trusted_format(out / "best.pt")["model"])
     classes = len(session.data.class_names)
     confusion = torch.zeros(classes, classes, dtype=torch.long)
-    _, accuracy = evaluate(session, session.data.test, confusion=confusion)
+    predicted: list[torch.Tensor] = []
+    _, accuracy = evaluate(session, session.data.test, confusion=confusion, predictions=predicted)
     report = TestReport(
         model=which, epoch=session.best_epoch if which == "best" else session.records[-1].epoch,
         accuracy=accuracy or 0.0, class_names=list(session.data.class_names), confusion=confusion.tolist(),
+        predictions=torch.cat(predicted).tolist(),
     )  # fmt: skip
     (out / "test_report.json").write_text(report.model_dump_json(indent=2) + "\n")
     return report

@@ -39,7 +39,7 @@ def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
 
 
-def _eval_view(images: torch.Tensor, image_size: int) -> torch.Tensor:
+def eval_view(images: torch.Tensor, image_size: int) -> torch.Tensor:
     """The central view at `image_size`: crop 224/256 of a larger image, or resize a smaller one."""
     side = images.shape[-1]
     if side > image_size:
@@ -171,7 +171,7 @@ def prepare_batch(
     if train and augment == "resized_crop_flip":
         x = _flip(_random_resized_crop(images, image_size, generator), generator)
     else:
-        x = _eval_view(images, image_size)
+        x = eval_view(images, image_size)
         if train and augment == "crop_flip":
             x = _flip(_pad_crop(x, generator), generator)
         elif train and augment == "flip":
