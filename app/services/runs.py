@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 from celery import Celery
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from app.db import write_transaction
 from app.db.types import utcnow
 from app.models import Artifact, Run, RunStatus, User
+from app.models.runs import NULLABLE_SORTS
 from app.presets.studies import STUDIES
 from app.schemas.accounts import Principal
 from app.schemas.metrics import FastPath
@@ -231,16 +233,27 @@ def list_runs(*, db: Session, settings: Settings, principal: Principal, query: R
     if not principal.is_admin:
         conditions.append(Run.owner_id == principal.user_id)
     if query.owner is not None:
-        conditions.append(Run.owner_id.in_(select(User.id).where(User.name == query.owner)))
+        # `=` a scalar subquery, not IN: the planner then reads the (owner_id, sort) index in order.
+        conditions.append(Run.owner_id == select(User.id).where(User.name == query.owner).scalar_subquery())
     total = db.scalar(select(func.count()).select_from(Run).where(*conditions)) or 0
-    key = getattr(Run, query.sort.lstrip("-"))
-    order = [key.desc() if query.sort.startswith("-") else key.asc(), Run.id.desc()]
-    if query.sort.lstrip("-") in ("best_val_acc", "finished_at", "name"):
-        # NULLs (unfinished runs) last in either direction; plain ORDER BY differs by database.
-        order.insert(0, key.is_(None))
-    page = select(Run).options(selectinload(Run.owner)).where(*conditions).order_by(*order)
+    page = select(Run).options(selectinload(Run.owner)).where(*conditions).order_by(*_list_order(query.sort))
     rows = db.scalars(page.limit(query.limit).offset(query.offset)).all()
     return RunPage(items=[RunRead.model_validate(r) for r in rows], total=total, limit=query.limit, offset=query.offset)
+
+
+def _list_order(sort: str) -> list[ColumnElement[Any]]:
+    """ORDER BY of a list sort: NULLs (unfinished, unnamed) last both ways, ties by id in the key's direction.
+
+    Exactly the column order of an index of migration 0003 (`app.models.runs.list_index_columns`),
+    so a page is read in index order on SQLite and PostgreSQL rather than sorted from all rows.
+    """
+    name, descending = sort.lstrip("-"), sort.startswith("-")
+    key = getattr(Run, name)
+    order: list[ColumnElement[Any]] = [key.is_(None)] if name in NULLABLE_SORTS else []
+    if name != "id":
+        order.append(key.desc() if descending else key.asc())
+    order.append(Run.id.desc() if descending else Run.id.asc())
+    return order
 
 
 def run_metrics(*, db: Session, principal: Principal, run_id: int, after: int | None = None) -> list[EpochMetricRead]:
