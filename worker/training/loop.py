@@ -28,6 +28,8 @@ from worker.training import checkpoints
 from worker.training.backbones import build_model
 from worker.training.datasets import ImageTensors, LoadedData, load_data
 from worker.training.errors import DivergedLoss, OutOfMemory, TrainingError
+from worker.training.eval_cadence import describe as describe_test_cadence
+from worker.training.eval_cadence import interval_for_test_split
 from worker.training.frozen_prefix import SplitModel, cached_views, describe, frozen_prefix_stages, split_model
 from worker.training.param_groups import apply_freezing, apply_lrs, build_optimizer
 from worker.training.progress import Progress
@@ -74,6 +76,7 @@ class _Session:
     should_stop: ShouldStop
     runtime: Runtime
     feature_budget: int  # device bytes cached prefix features may take
+    test_interval: int = 1  # the test split is evaluated after every k-th epoch and the last
     train_forward: Forward | None = None  # the model, or its trainable suffix; maybe compiled
     parts: SplitModel | None = None  # set while leading stages are frozen (this phase's cut)
     cut: tuple[str, ...] | None = None  # the frozen leading stages the current phase was set up for
@@ -318,7 +321,7 @@ def _run_epoch(session: _Session, epoch: int) -> EpochRecord | None:
         return None
     train_seconds = time.perf_counter() - started
     val_loss, val_acc = evaluate(session, session.data.val)
-    due = (epoch + 1) % session.config.test_every == 0 or epoch == session.config.epochs - 1
+    due = (epoch + 1) % session.test_interval == 0 or epoch == session.config.epochs - 1
     test_loss, test_acc = evaluate(session, session.data.test) if due else (None, None)
     return EpochRecord(
         epoch=epoch, train_loss=train_loss, train_acc=train_acc, val_loss=val_loss, val_acc=val_acc,
@@ -396,6 +399,8 @@ def _start_session(config: TrainConfig, runtime: Runtime, should_stop: ShouldSto
         device=device, image_size=image_size, should_stop=should_stop, runtime=runtime,
         feature_budget=budget - (placed.nbytes() if placement == "resident" else 0),
         progress=Progress(config.epochs, _steps_per_epoch(config, data), enabled=runtime.progress),
+        test_interval=interval_for_test_split(
+            config.test_every, train=len(data.train), val=len(data.val), test=len(data.test)),
     )  # fmt: skip
     runtime.out_dir.mkdir(parents=True, exist_ok=True)
     _resume(session, runtime.out_dir)
@@ -404,6 +409,7 @@ def _start_session(config: TrainConfig, runtime: Runtime, should_stop: ShouldSto
         "data": placement, "decode": _decode_source(data), "fused_optimizer": "on" if fused else "off",
         "precision": "bf16 autocast, channels_last" if device.type == "cuda" else "fp32",
         "compile": "on" if compiled else "off", "frozen_prefix": "none",
+        "test_split": describe_test_cadence(session.test_interval, config.test_every),
     }  # fmt: skip
     _write_fast_path(session)
     log.info("fast path: %s", ", ".join(f"{key}={value}" for key, value in session.fast_path.items()))
