@@ -25,7 +25,7 @@ from app.services.metrics import record_epochs
 from app.settings import Settings, visible_gpus
 from worker.celery_app import TRAIN_TASK
 from worker.heartbeat import RunLost, RunWatch
-from worker.training.errors import TrainingError
+from worker.training.errors import DiskFull, TrainingError
 from worker.training.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def train_claimed(context: WorkerContext, claim: Claim) -> str:
         try:
             result = fit(claim.config, _runtime(settings, claim.run_id), on_epoch=on_epoch, should_stop=watch.should_stop)
         except Exception as exc:
-            if watch.lost:
+            if watch.lost and not isinstance(exc, DiskFull):  # a full disk may have stalled the heartbeat too
                 return "lost"
             log.exception("run %s failed", claim.run_id)
             _finish(context, claim, RunStatus.failed, error=describe_failure(exc, claim.config))
@@ -148,7 +148,7 @@ def _runtime(settings: Settings, run_id: int) -> Runtime:
         data_root=settings.data_dir, out_dir=settings.runs_dir / str(run_id), device=settings.device,
         weights_dir=settings.weights_dir, allow_download=settings.allow_download, num_workers=settings.num_workers,
         resident_budget_bytes=settings.resident_budget_bytes,
-        decode_cache_budget_bytes=settings.decode_cache_budget_bytes,
+        decode_cache_budget_bytes=settings.decode_cache_budget_bytes, keep_best=settings.keep_checkpoints != "last",
     )  # fmt: skip
 
 

@@ -27,7 +27,7 @@ from app.schemas.train_config import TrainConfig
 from worker.training import checkpoints
 from worker.training.backbones import build_model
 from worker.training.datasets import ImageTensors, LoadedData, load_data
-from worker.training.errors import DivergedLoss, OutOfMemory, TrainingError
+from worker.training.errors import DiskFull, DivergedLoss, OutOfMemory, TrainingError
 from worker.training.eval_cadence import describe as describe_test_cadence
 from worker.training.eval_cadence import interval_for_test_split
 from worker.training.frozen_prefix import SplitModel, cached_views, describe, frozen_prefix_stages, split_model
@@ -349,8 +349,33 @@ def fit(
             (its summary says `stopped`). Callers that query a database should throttle.
 
     Raises:
-        TrainingError: a subclass whose message says what to change.
+        TrainingError: a subclass whose message says what to change; `DiskFull` for any write
+            that found no space, naming the file relative to the data root.
     """
+    try:
+        return _fit(config, runtime, on_epoch, should_stop)
+    except Exception as error:
+        if not checkpoints.is_disk_full(error):
+            raise
+        raise DiskFull(_relative_to_data_root(_unwritten_path(error, runtime), runtime)) from error
+
+
+def _unwritten_path(error: BaseException, runtime: Runtime) -> Path:
+    """The file a disk-full error was writing, else the run's folder (a write's OSError names no file)."""
+    if isinstance(error, DiskFull):
+        return error.path
+    if isinstance(error, OSError) and error.filename:
+        return Path(error.filename)
+    return runtime.out_dir
+
+
+def _relative_to_data_root(path: Path, runtime: Runtime) -> Path:
+    root = runtime.data_root.resolve()
+    path = path if path.is_absolute() else Path.cwd() / path
+    return path.resolve().relative_to(root) if path.resolve().is_relative_to(root) else Path(path.name)
+
+
+def _fit(config: TrainConfig, runtime: Runtime, on_epoch: OnEpoch | None, should_stop: ShouldStop | None) -> FitResult:
     session = _start_session(config, runtime, should_stop or (lambda: False))
     out = runtime.out_dir
     try:
@@ -545,7 +570,8 @@ def _finish_epoch(session: _Session, record: EpochRecord, out: Path, on_epoch: O
     session.records.append(record)
     if record.val_acc is not None and (session.best_val_acc is None or record.val_acc > session.best_val_acc):
         session.best_val_acc, session.best_epoch = record.val_acc, record.epoch
-        checkpoints.save_atomic(_payload(session, with_optimizer=False), out / "best.pt", before_replace=still_ours)
+        if session.runtime.keep_best:
+            checkpoints.save_atomic(_payload(session, with_optimizer=False), out / "best.pt", before_replace=still_ours)
     still_ours()
     with (out / "metrics.jsonl").open("a") as fh:
         fh.write(record.model_dump_json() + "\n")
@@ -600,7 +626,7 @@ def _test_report(session: _Session, out: Path) -> TestReport | None:
     when there is no validation split), also written to `out/test_report.json`."""
     if not session.records or len(session.data.test) == 0:
         return None
-    which = "best" if session.best_epoch is not None else "last"
+    which = "best" if session.best_epoch is not None and session.runtime.keep_best else "last"
     if which == "best":
         session.model.load_state_dict(checkpoints.load_trusted_format(out / "best.pt")["model"])
     classes = len(session.data.class_names)
