@@ -29,6 +29,7 @@ from app.services.errors import (
     BrokerUnavailable,
     DatasetNameTaken,
     Forbidden,
+    InsufficientStorage,
     InvalidInput,
     LoginRefused,
     QuotaExceeded,
@@ -60,6 +61,7 @@ STATUS_OF: dict[type[ServiceError], int] = {
     UploadTooLarge: 413,
     InvalidInput: 422,
     BrokerUnavailable: 503,
+    InsufficientStorage: 507,
 }
 
 

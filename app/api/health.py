@@ -16,7 +16,7 @@ router = APIRouter(tags=["health"])
 def healthz(db: SessionDep, celery: CeleryDep, settings: SettingsDep) -> JSONResponse:
     """200 when the database and broker answer (503 otherwise); counts live workers (lists them without accounts)."""
     report = workers.health(db=db, celery=celery, settings=settings, detail=not settings.accounts_required)
-    return JSONResponse(report.model_dump(mode="json"), status_code=200 if report.status == "ok" else 503)
+    return JSONResponse(report.model_dump(mode="json"), status_code=503 if report.status == "unavailable" else 200)
 
 
 @router.get("/api/workers", response_model=list[WorkerRead])

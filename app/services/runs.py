@@ -38,7 +38,7 @@ from app.schemas.runs import (
     TestReportRead,
 )
 from app.schemas.train_config import TrainConfig
-from app.services import metrics
+from app.services import disk, metrics
 from app.services.configs import build_config
 from app.services.errors import (
     ArtifactNotFound,
@@ -163,6 +163,7 @@ def _insert_and_enqueue_all(
     A task published before a later publish failed names a run that is then never
     committed; its worker finds no such run and drops the task (`train_run`).
     """
+    disk.require_room_for_runs(settings)
     write_transaction(db)
     _check_quota(db, settings, principal, adding=len(configs))
     runs = [_new_run(config, queue=queue, owner_id=principal.user_id, cloned_from=cloned_from) for config in configs]

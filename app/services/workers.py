@@ -13,6 +13,7 @@ from app.db import write_transaction
 from app.db.types import utcnow
 from app.models import WorkerSeen
 from app.schemas.health import HealthRead, WorkerRead
+from app.services import disk
 from app.settings import Settings
 from worker.celery_app import is_sql_broker, sql_broker_engine
 
@@ -55,8 +56,10 @@ def health(*, db: Session, celery: Celery, settings: Settings, detail: bool) -> 
     database = _check(lambda: db.execute(text("SELECT 1")).scalar_one())
     broker = _check(lambda: _ping_broker(celery, settings))
     workers = live_workers(db=db, settings=settings) if database == "ok" else []
+    volumes = disk.volumes(settings)
+    answering = "degraded" if any(v.low for v in volumes) else "ok"
     return HealthRead(
-        status="ok" if database == broker == "ok" else "unavailable",
+        status=answering if database == broker == "ok" else "unavailable", volumes=volumes,
         database=database if detail or database == "ok" else "error",
         broker=broker if detail or broker == "ok" else "error",
         worker_count=len(workers),
