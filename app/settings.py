@@ -67,6 +67,13 @@ class Settings(BaseSettings):
         default=50.0, gt=0, description="most disk the decoded-image cache (data_dir/.cache/decoded) may use"
     )
     migrate_on_start: bool = Field(default=True, description="apply database migrations when the API starts")
+    keep_checkpoints: Literal["best_and_last", "last"] = Field(
+        default="best_and_last", description="last: runs keep only checkpoint.pt (no best.pt; about half the disk)"
+    )
+    min_free_disk_gb: float = Field(
+        default=2.0, ge=0, description="below this free space on the data or database volume /healthz is degraded "
+        "and submits are refused with 507 (a ResNet-50 run needs ~0.5 GB: docs/operations.md)",
+    )  # fmt: skip
 
     auth: Literal["auto", "accounts", "none"] = Field(
         default="auto", description="accounts (login / API tokens) or none (one local user); auto: none on 127.0.0.1"

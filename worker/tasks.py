@@ -28,7 +28,7 @@ from app.services.unit_of_work import UnitOfWork
 from app.settings import Settings, visible_gpus
 from worker.heartbeat import RunLost, RunWatch
 from worker.runtimes import runtime_from_settings
-from worker.training.errors import TrainingError
+from worker.training.errors import DiskFull, TrainingError
 
 log = logging.getLogger(__name__)
 MISSING_RUN_RETRIES = 5
@@ -103,7 +103,7 @@ def train_claimed(context: WorkerContext, claim: Claim) -> str:
             runtime = runtime_from_settings(settings, settings.runs_dir / str(claim.run_id))
             result = fit(claim.config, runtime, on_epoch=on_epoch, should_stop=watch.should_stop)
         except Exception as exc:
-            if watch.lost:
+            if watch.lost and not isinstance(exc, DiskFull):  # a full disk may have stalled the heartbeat too
                 return "lost"
             log.exception("run %s failed", claim.run_id)
             _finish(context, claim, RunStatus.failed, error=describe_failure(exc, claim.config))

@@ -8,6 +8,7 @@ from app.services.errors import (
     DatasetNameTaken,
     ExportFailed,
     Forbidden,
+    InsufficientStorage,
     InvalidInput,
     LoginRefused,
     QuotaExceeded,
@@ -34,6 +35,7 @@ STATUS_OF: dict[type[ServiceError], int] = {
     InvalidInput: 422,
     BrokerUnavailable: 503,
     ExportFailed: 500,
+    InsufficientStorage: 507,
 }
 
 

@@ -94,6 +94,7 @@ class FastPath(BaseModel):
     frozen_prefix: str | None = None  # none | no_grad | cached features, or one entry per phase
     compile: str | None = None  # on | off
     fused_optimizer: str | None = None  # on | off
+    test_split: str | None = None  # how often the test split is evaluated (worker/training/eval_cadence.py)
 
     def summary(self) -> str:
         """One line for the Run page: "data resident · decode cache hit · …"."""

@@ -207,7 +207,9 @@ class TrainConfig(_Frozen):
     augment: Literal["auto", "none", "flip", "crop_flip", "resized_crop_flip"] = "auto"
     label_smoothing: Annotated[float, Field(ge=0, lt=1)] = 0.0
     grad_clip: Annotated[float, Field(gt=0)] | None = None
-    test_every: Annotated[int, Field(ge=1)] = 1
+    # "auto": every epoch while the test split costs <= 25 % of one, else every k-th
+    # (worker/training/eval_cadence.py); always the last epoch and the best-val checkpoint.
+    test_every: Literal["auto"] | Annotated[int, Field(ge=1, le=10_000)] = "auto"
     seed: int = 0
 
     @field_validator("backbone")

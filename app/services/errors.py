@@ -58,6 +58,10 @@ class BrokerUnavailable(ServiceError):
     """The job queue cannot be reached; nothing was queued (503)."""
 
 
+class InsufficientStorage(ServiceError):
+    """The data volume is under the free-space threshold: no new runs (507)."""
+
+
 @dataclass(frozen=True)
 class FieldError:
     """One invalid input: where it is (`loc`, as in FastAPI's errors) and why."""

@@ -253,8 +253,8 @@ def test_a_revoked_token_is_refused_at_once(client: TestClient, alice: Person) -
 
 
 def test_a_disabled_users_token_is_refused(client: TestClient, alice: Person, accounts_settings: Settings) -> None:
-    with rows(accounts_settings) as db:
-        accounts.set_disabled(db=db, name="alice", disabled=True)
+    with unit_of_work(accounts_settings) as uow:
+        accounts.set_disabled(uow=uow, name="alice", disabled=True)
     assert client.get("/api/runs", headers=alice.bearer).status_code == 401
 
 

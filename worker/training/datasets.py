@@ -36,6 +36,7 @@ import torch
 from app.schemas.catalog import CIFAR10_CLASSES, DATASETS, DatasetSpec
 from app.schemas.train_config import DatasetConfig
 from worker.training import decoded_cache
+from worker.training.dataset_links import readable_roots
 from worker.training.errors import DatasetNotFound, InvalidDataset
 from worker.training.images import decode_images
 from worker.training.splits import (
@@ -127,35 +128,13 @@ class _Pool:
 # --- where the files are ----------------------------------------------------------------
 
 
-@cache
-def _admin_link_names() -> frozenset[str]:
-    """Top-level names under which an admin may link a catalog dataset stored elsewhere."""
-    return frozenset(folder.split("/")[0] for spec in DATASETS.values() for folder in spec.folders)
-
-
-def _readable_roots(folder: Path, relative: str, data_root: Path) -> tuple[Path, ...]:
-    """The real folders a dataset may read from; refuses a path that leads out of the data root."""
-    real, root = folder.resolve(), data_root.resolve()
-    if real.is_relative_to(root):
-        return (root,)
-    first = Path(relative).parts[0]
-    link = data_root / first
-    if first in _admin_link_names() and link.is_symlink() and real.is_relative_to(link.resolve()):
-        return (root, link.resolve())
-    raise InvalidDataset(
-        f"dataset folder {relative!r} resolves to {real}, outside the data root {root}. Only links an "
-        f"admin placed at a catalog folder name ({', '.join(sorted(_admin_link_names()))}) may point "
-        "elsewhere; move the images under the data root"
-    )
-
-
 def _locate(config: DatasetConfig, data_root: Path) -> tuple[Path, tuple[Path, ...]]:
     spec = DATASETS[config.name]
     candidates = [config.path] if config.path else list(spec.folders)
     for candidate in candidates:
         folder = data_root / candidate
         if folder.is_dir():
-            return folder, _readable_roots(folder, candidate, data_root)
+            return folder, readable_roots(candidate, data_root)
     if not candidates:
         raise DatasetNotFound(f"dataset {spec.name!r} is built in and has no folder")
     hint = f" Get it from {spec.source}." if spec.source else " Check dataset.path."
@@ -170,8 +149,8 @@ def find_dataset_dir(config: DatasetConfig, data_root: Path) -> Path:
     Raises:
         DatasetNotFound: no candidate folder exists; names the folders tried, the data
             root and where to get the data.
-        InvalidDataset: the folder resolves outside the data root, other than through an
-            admin-placed link at a catalog folder name (e.g. data_root/cifar10_jpg -> /srv/…).
+        InvalidDataset: the folder leads out of the data root other than through a link at
+            the top of it under a catalog name (`dataset_links.RULE`).
     """
     return _locate(config, data_root)[0]
 
