@@ -66,7 +66,9 @@ class OptimizerConfig(_Frozen):
     nesterov: bool = False
     weight_decay: Annotated[float, Field(ge=0, le=1)] = 5e-4
     betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.9, 0.999)
-    decay_norm_and_bias: bool = False
+    # Every parameter decays, as in the lecture's "SGD, wd 5e-4" and torchvision's reference
+    # train.py; false gives timm's exclusion of norm weights and biases (ndim <= 1).
+    decay_norm_and_bias: bool = True
 
     @model_validator(mode="after")
     def _nesterov_needs_momentum(self) -> OptimizerConfig:
@@ -79,14 +81,17 @@ class ScheduleConfig(_Frozen):
     """The global LR multiplier over training; it scales every stage alike.
 
     `constant`, `step` (×gamma every `step_size` epochs, or at each of `milestones`),
-    `cosine` (to `min_factor`), `onecycle` (up to `max_factor` over `pct_start`, then
-    cosine down to `max_factor / final_div`); any of them after `warmup_epochs` of
-    linear warm-up from `warmup_start`.
+    `cosine` (to `min_factor`), `onecycle` (exactly `torch.optim.lr_scheduler.OneCycleLR`
+    with max_lr = `max_factor`, `div_factor`, `final_div_factor` = `final_div`: from
+    max/div_factor up to max over `pct_start`, then cosine down to
+    max / (div_factor * final_div)); any of them after `warmup_epochs` of linear warm-up
+    from `warmup_start` (a fraction of the target, 0.1 by default so that no step trains
+    at LR 0).
     """
 
     name: Literal["constant", "step", "cosine", "onecycle"] = "constant"
     warmup_epochs: Annotated[float, Field(ge=0)] = 0
-    warmup_start: Annotated[float, Field(ge=0, le=1)] = 0.0
+    warmup_start: Annotated[float, Field(ge=0, le=1)] = 0.1
     step_size: Annotated[int, Field(ge=1)] | None = None
     milestones: tuple[Annotated[int, Field(ge=1)], ...] = ()
     gamma: Annotated[float, Field(gt=0, le=1)] = 0.1
