@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     @field_validator("queues")
     @classmethod
     def _queue_names(cls, value: list[str]) -> list[str]:
-        bad = [name for name in value if not QUEUE_NAME.match(name)]
+        bad = [name for name in value if not QUEUE_NAME.fullmatch(name)]
         if bad:
             raise ValueError(f"queue name {bad[0]!r} must match {QUEUE_NAME.pattern}")
         return value

@@ -390,7 +390,7 @@ def dataset_root(tree: Path) -> Path:
 
 def check_name(name: str) -> str:
     """The dataset's name, if it is a slug (it becomes a folder name)."""
-    if not NAME_PATTERN.match(name):
+    if not NAME_PATTERN.fullmatch(name):
         raise InvalidInput.at(
             NAME, f"{name!r} must be 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit"
         )

@@ -317,7 +317,7 @@ def test_folders_of_uploads_that_died_are_swept_by_the_next(client: TestClient, 
     assert leftovers(settings) == [".incoming-live", "pets"]
 
 
-@pytest.mark.parametrize("name", ["", "Pets", "../pets", "pets/x", "-pets", "a" * 64, "runs!"])
+@pytest.mark.parametrize("name", ["", "Pets", "../pets", "pets/x", "-pets", "a" * 64, "runs!", "ok1\n", "ok1\x00"])
 def test_name_that_is_not_a_slug_is_422_on_name(client: TestClient, name: str) -> None:
     response = post(client, name, make_zip(class_tree()))
     assert (response.status_code, response.json()["detail"][0]["loc"]) == (422, NAME_LOC)
