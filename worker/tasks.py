@@ -12,6 +12,7 @@ import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlalchemy.exc
 from celery import Celery, Task, shared_task
@@ -22,6 +23,7 @@ from app.schemas.metrics import EpochRecord, RunSummary
 from app.schemas.train_config import TrainConfig
 from app.services.execution import Claim, Worker, claim_run, finish_run
 from app.services.metrics import record_epochs
+from app.services.public_paths import relative_message
 from app.settings import Settings, visible_gpus
 from worker.celery_app import TRAIN_TASK
 from worker.heartbeat import RunLost, RunWatch
@@ -100,7 +102,7 @@ def train_claimed(context: WorkerContext, claim: Claim) -> str:
             if watch.lost:
                 return "lost"
             log.exception("run %s failed", claim.run_id)
-            _finish(context, claim, RunStatus.failed, error=describe_failure(exc, claim.config))
+            _finish(context, claim, RunStatus.failed, error=describe_failure(exc, claim.config, context.settings.data_dir))
             return "failed"
     if watch.lost or not _record(context, claim, result.records):
         return "lost"
@@ -152,8 +154,13 @@ def _runtime(settings: Settings, run_id: int) -> Runtime:
     )  # fmt: skip
 
 
-def describe_failure(exc: BaseException, config: TrainConfig) -> str:
-    """A message a human can act on; the traceback stays in the worker log."""
+def describe_failure(exc: BaseException, config: TrainConfig, data_root: Path) -> str:
+    """A message a human can act on, naming paths relative to `data_root`; the traceback and
+    the server's own paths stay in the worker log."""
+    return relative_message(_failure_message(exc, config), data_root)
+
+
+def _failure_message(exc: BaseException, config: TrainConfig) -> str:
     if isinstance(exc, TrainingError | EpochsNotRecorded):
         return str(exc)
     if type(exc).__name__ == "OutOfMemoryError":  # torch.OutOfMemoryError escaping fit

@@ -43,6 +43,7 @@ from app.db import write_transaction
 from app.models import DatasetFolder
 from app.schemas.uploads import DatasetUploadRead, SkippedFile
 from app.services.errors import DatasetNameTaken, InvalidInput, UploadTooLarge
+from app.services.public_paths import relative_message
 from app.settings import Settings
 
 UPLOADS_FOLDER = "uploads"
@@ -367,7 +368,7 @@ def keep_images(root: Path, max_pixels: int) -> ImageReport:
     for name, path in list(_files(root)):
         if reason := _why_skipped(name, path, max_pixels):
             path.unlink()
-            report.skipped.append(SkippedFile(file=name, reason=reason))
+            report.skipped.append(SkippedFile(file=name, reason=relative_message(reason, root, root_name="the archive")))
         else:
             report.num_images += 1
             report.classes.add(path.parent.name)  # as the catalog scan counts classes
