@@ -15,7 +15,6 @@ from app.models import WorkerSeen
 from app.services.workers import worker_seen
 from app.settings import Settings, child_environment
 
-
 TIMEOUT_S = 120.0  # the tests' own 5 s is shorter than starting the command on a busy machine
 
 
