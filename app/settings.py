@@ -84,7 +84,15 @@ class Settings(BaseSettings):
         default=[], description="Host headers the API answers with accounts on (empty: any; no-login: loopback only)"
     )
     forwarded_allow_ips: str = Field(
-        default="127.0.0.1", description="proxies whose X-Forwarded-For/-Proto `serve` trusts (comma-separated, or *)"
+        default="",
+        description="reverse proxies whose X-Forwarded-For/-Proto are trusted (comma-separated addresses or networks; "
+        "empty: none, so a local process cannot pose as another client)",
+    )
+    body_idle_timeout_s: float = Field(
+        default=60.0, gt=0, description="a request body that sends nothing for this long is cut (408)"
+    )
+    body_timeout_s: float = Field(
+        default=3600.0, gt=0, description="a request body (an upload) still arriving after this long is cut (408)"
     )
     cookie_secure: bool | None = Field(default=None, description="Secure cookies (default: when the request is https)")
     session_hours: float = Field(default=72.0, gt=0, description="how long a dashboard login lasts")
@@ -98,7 +106,7 @@ class Settings(BaseSettings):
     @field_validator("queues")
     @classmethod
     def _queue_names(cls, value: list[str]) -> list[str]:
-        bad = [name for name in value if not QUEUE_NAME.match(name)]
+        bad = [name for name in value if not QUEUE_NAME.fullmatch(name)]
         if bad:
             raise ValueError(f"queue name {bad[0]!r} must match {QUEUE_NAME.pattern}")
         return value

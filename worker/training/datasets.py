@@ -24,7 +24,7 @@ import codecs
 import colorsys
 import os
 import pickle
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -192,7 +192,7 @@ def _image_files(folder: Path, roots: tuple[Path, ...], prefix: str = "") -> lis
     return sorted(found)
 
 
-def _class_files(folder: Path, roots: tuple[Path, ...], exclude: Sequence[str] = ()) -> dict[str, list[str]]:
+def _class_files(folder: Path, roots: tuple[Path, ...]) -> dict[str, list[str]]:
     """Class name → its image files relative to `folder`, for classes with at least one image."""
     tops = [e.name for e in _entries(folder, roots) if e.is_dir()]
     if tops and all(top.lower() in SPLIT_FOLDERS for top in tops):
@@ -200,8 +200,7 @@ def _class_files(folder: Path, roots: tuple[Path, ...], exclude: Sequence[str] =
     classes: dict[str, list[str]] = {}
     for top in tops:
         name = top.rsplit("/", 1)[-1]
-        if name not in exclude:
-            classes.setdefault(name, []).extend(_image_files(folder / top, roots, prefix=f"{top}/"))
+        classes.setdefault(name, []).extend(_image_files(folder / top, roots, prefix=f"{top}/"))
     return {name: files for name, files in sorted(classes.items()) if files}
 
 
@@ -224,8 +223,7 @@ def _checked_names(spec: DatasetSpec, found: list[str], folder: Path) -> list[st
 
 def _folder_pool(config: DatasetConfig, data_root: Path) -> _Pool:
     folder, roots = _locate(config, data_root)
-    exclude = ("BACKGROUND_Google",) if config.name == "caltech101" else ()  # clutter, not a class
-    classes = _class_files(folder, roots, exclude)
+    classes = _class_files(folder, roots)
     names = _checked_names(DATASETS[config.name], list(classes), folder)
     entries = sorted((file, label) for label, name in enumerate(names) for file in classes[name])
     return _Pool(names, [label for _, label in entries], folder, [file for file, _ in entries])
