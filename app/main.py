@@ -14,11 +14,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.api import router as api_router
 from app.api.errors import status_of
 from app.api.guard import AuthGate
-from app.api.limits import BodySizeLimit
+from app.api.inference import body_limits as predict_body_limits
+from app.api.limits import BodySizeLimit, BodyTimeout
 from app.api.uploads import body_limits
 from app.db import Database
 from app.db.migrations import upgrade
@@ -59,7 +61,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _add_api_docs(app)
     _add_error_handlers(app)
     app.add_middleware(AuthGate, settings=settings, database=app.state.database, tasks=app.state.tasks)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, per_path=body_limits(settings.max_upload_bytes))
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_body_bytes, per_path=body_limits(settings.max_upload_bytes),
+        per_pattern=predict_body_limits(settings),
+    )
+    app.add_middleware(BodyTimeout, idle_s=settings.body_idle_timeout_s, total_s=settings.body_timeout_s)
+    if settings.forwarded_allow_ips:
+        # Outermost, so that every layer (the login rate limit, secure cookies) sees the
+        # real client; only the configured proxies may say who that is.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     return app
 
 

@@ -61,10 +61,19 @@ class Settings(BaseSettings):
     max_upload_files: int = Field(default=200_000, ge=1, description="most entries in one uploaded archive")
     max_upload_ratio: float = Field(default=100.0, gt=1, description="most extracted bytes per archive byte (zip bombs)")
     max_upload_image_pixels: int = Field(default=50_000_000, ge=1, description="larger uploaded images are skipped")
+    max_predict_files: int = Field(default=16, ge=1, description="most images one predict request classifies")
+    max_predict_file_bytes: int = Field(default=10_000_000, ge=1024, description="largest image a predict request takes")
     decode_cache_gb: float | None = Field(
         default=50.0, gt=0, description="most disk the decoded-image cache (data_dir/.cache/decoded) may use"
     )
     migrate_on_start: bool = Field(default=True, description="apply database migrations when the API starts")
+    keep_checkpoints: Literal["best_and_last", "last"] = Field(
+        default="best_and_last", description="last: runs keep only checkpoint.pt (no best.pt; about half the disk)"
+    )
+    min_free_disk_gb: float = Field(
+        default=2.0, ge=0, description="below this free space on the data or database volume /healthz is degraded "
+        "and submits are refused with 507 (a ResNet-50 run needs ~0.5 GB: docs/operations.md)",
+    )  # fmt: skip
 
     auth: Literal["auto", "accounts", "none"] = Field(
         default="auto", description="accounts (login / API tokens) or none (one local user); auto: none on 127.0.0.1"
@@ -75,7 +84,15 @@ class Settings(BaseSettings):
         default=[], description="Host headers the API answers with accounts on (empty: any; no-login: loopback only)"
     )
     forwarded_allow_ips: str = Field(
-        default="127.0.0.1", description="proxies whose X-Forwarded-For/-Proto `serve` trusts (comma-separated, or *)"
+        default="",
+        description="reverse proxies whose X-Forwarded-For/-Proto are trusted (comma-separated addresses or networks; "
+        "empty: none, so a local process cannot pose as another client)",
+    )
+    body_idle_timeout_s: float = Field(
+        default=60.0, gt=0, description="a request body that sends nothing for this long is cut (408)"
+    )
+    body_timeout_s: float = Field(
+        default=3600.0, gt=0, description="a request body (an upload) still arriving after this long is cut (408)"
     )
     cookie_secure: bool | None = Field(default=None, description="Secure cookies (default: when the request is https)")
     session_hours: float = Field(default=72.0, gt=0, description="how long a dashboard login lasts")
@@ -89,7 +106,7 @@ class Settings(BaseSettings):
     @field_validator("queues")
     @classmethod
     def _queue_names(cls, value: list[str]) -> list[str]:
-        bad = [name for name in value if not QUEUE_NAME.match(name)]
+        bad = [name for name in value if not QUEUE_NAME.fullmatch(name)]
         if bad:
             raise ValueError(f"queue name {bad[0]!r} must match {QUEUE_NAME.pattern}")
         return value

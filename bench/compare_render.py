@@ -36,6 +36,7 @@ from app.presets import load_preset
 from app.schemas.accounts import Principal
 from app.schemas.train_config import TrainConfig
 from app.services import compare
+from app.services.unit_of_work import UnitOfWork
 from app.settings import Settings
 
 STAGES = ("conv1", "conv2", "conv3", "conv4", "conv5", "classifier")
@@ -73,11 +74,10 @@ def seed(settings: Settings, runs: int) -> list[int]:
     upgrade(settings.database_url)
     database = Database.connect(settings.database_url)
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    with database.sessions() as db:
+    with database.sessions.begin() as db:
         db.execute(insert(Run), [_run_row(i, start) for i in range(runs)])
         ids = list(range(runs - COMPARED + 1, runs + 1))  # SQLite AUTOINCREMENT from 1
         db.execute(insert(EpochMetric), [row for run_id in ids for row in _epoch_rows(run_id)])
-        db.commit()
     database.dispose()
     return ids
 
@@ -105,17 +105,16 @@ def _get(client: TestClient, url: str) -> Callable[[], object]:
 
 def _parts(client: TestClient, ids: list[int]) -> dict[str, Callable[[], object]]:
     """The Compare page split into the service query, the view model and the template."""
-    app = client.app
-    sessions = app.state.database.sessions  # type: ignore[attr-defined]
+    state = client.app.state  # type: ignore[attr-defined]
     admin = Principal(user_id=0, name="bench", is_admin=True, via="local")
-    with sessions() as db:
-        result = compare.compare_runs(db=db, principal=admin, run_ids=ids)
+    with UnitOfWork.open(state.database, state.settings, state.tasks) as uow:
+        result = compare.compare_runs(uow=uow, principal=admin, run_ids=ids)
     page = compare_page(result, metric="val_acc", max_compare=COMPARED)
     template = get_templates().get_template("compare.html")
 
     def query() -> object:
-        with sessions() as db:
-            return compare.compare_runs(db=db, principal=admin, run_ids=ids)
+        with UnitOfWork.open(state.database, state.settings, state.tasks) as uow:
+            return compare.compare_runs(uow=uow, principal=admin, run_ids=ids)
 
     return {
         "  service: compare_runs (SQL + schemas)": query,

@@ -18,6 +18,6 @@ def runtime_from_settings(settings: Settings, out_dir: Path, **changes: object) 
         data_root=settings.data_dir, out_dir=out_dir, device=settings.device, weights_dir=settings.weights_dir,
         allow_download=settings.allow_download, num_workers=settings.num_workers,
         resident_budget_bytes=settings.resident_budget_bytes,
-        decode_cache_budget_bytes=settings.decode_cache_budget_bytes,
+        decode_cache_budget_bytes=settings.decode_cache_budget_bytes, keep_best=settings.keep_checkpoints != "last",
     )  # fmt: skip
     return dataclasses.replace(runtime, **changes) if changes else runtime

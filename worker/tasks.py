@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlalchemy.exc
 from celery import Celery, Task, shared_task
@@ -24,11 +25,12 @@ from app.schemas.metrics import EpochRecord, RunSummary
 from app.schemas.train_config import TrainConfig
 from app.services.execution import Claim, Worker, claim_run, finish_run
 from app.services.metrics import record_epochs
+from app.services.public_paths import relative_message
 from app.services.unit_of_work import UnitOfWork
 from app.settings import Settings, visible_gpus
 from worker.heartbeat import RunLost, RunWatch
 from worker.runtimes import runtime_from_settings
-from worker.training.errors import TrainingError
+from worker.training.errors import DiskFull, TrainingError
 
 log = logging.getLogger(__name__)
 MISSING_RUN_RETRIES = 5
@@ -103,10 +105,10 @@ def train_claimed(context: WorkerContext, claim: Claim) -> str:
             runtime = runtime_from_settings(settings, settings.runs_dir / str(claim.run_id))
             result = fit(claim.config, runtime, on_epoch=on_epoch, should_stop=watch.should_stop)
         except Exception as exc:
-            if watch.lost:
+            if watch.lost and not isinstance(exc, DiskFull):  # a full disk may have stalled the heartbeat too
                 return "lost"
             log.exception("run %s failed", claim.run_id)
-            _finish(context, claim, RunStatus.failed, error=describe_failure(exc, claim.config))
+            _finish(context, claim, RunStatus.failed, error=describe_failure(exc, claim.config, context.settings.data_dir))
             return "failed"
     if watch.lost or not _record(context, claim, result.records):
         return "lost"
@@ -149,8 +151,13 @@ def _finish(
         finish_run(uow=uow, claim=claim, status=status, summary=summary, error=error)
 
 
-def describe_failure(exc: BaseException, config: TrainConfig) -> str:
-    """A message a human can act on; the traceback stays in the worker log."""
+def describe_failure(exc: BaseException, config: TrainConfig, data_root: Path) -> str:
+    """A message a human can act on, naming paths relative to `data_root`; the traceback and
+    the server's own paths stay in the worker log."""
+    return relative_message(_failure_message(exc, config), data_root)
+
+
+def _failure_message(exc: BaseException, config: TrainConfig) -> str:
     if isinstance(exc, TrainingError | EpochsNotRecorded):
         return str(exc)
     if type(exc).__name__ == "OutOfMemoryError":  # torch.OutOfMemoryError escaping fit

@@ -6,7 +6,9 @@ from app.services.errors import (
     ArtifactNotFound,
     BrokerUnavailable,
     DatasetNameTaken,
+    ExportFailed,
     Forbidden,
+    InsufficientStorage,
     InvalidInput,
     LoginRefused,
     QuotaExceeded,
@@ -32,6 +34,8 @@ STATUS_OF: dict[type[ServiceError], int] = {
     UploadTooLarge: 413,
     InvalidInput: 422,
     BrokerUnavailable: 503,
+    ExportFailed: 500,
+    InsufficientStorage: 507,
 }
 
 

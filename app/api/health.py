@@ -14,9 +14,10 @@ router = APIRouter(tags=["health"])
 
 @router.get("/healthz", response_model=HealthRead, responses={503: {"model": HealthRead}})
 def healthz(uow: UowDep, settings: SettingsDep) -> JSONResponse:
-    """200 when the database and broker answer (503 otherwise); counts live workers (lists them without accounts)."""
+    """200 when the database and broker answer (503 otherwise; `degraded` when a volume is low on space);
+    counts live workers (lists them without accounts)."""
     report = workers.health(uow=uow, detail=not settings.accounts_required)
-    return JSONResponse(report.model_dump(mode="json"), status_code=200 if report.status == "ok" else 503)
+    return JSONResponse(report.model_dump(mode="json"), status_code=503 if report.status == "unavailable" else 200)
 
 
 @router.get("/api/workers", response_model=list[WorkerRead])

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from app.cli import accounts, service, training
+from app.cli import accounts, health, lr_find, model_use, service, training
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Stage-wise fine-tuning of image classifiers.")
 training.register(cli)
+lr_find.register(cli)
+model_use.register(cli)
 service.register(cli)
 accounts.register(cli)
+health.register(cli)
 
 
 def main() -> None:

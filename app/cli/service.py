@@ -37,18 +37,27 @@ def serve(
     if problem:
         typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(2)
-    child = _start_worker(settings) if worker else None
-    typer.echo(f"Stagewise is running at http://{_display_host(settings.host)}:{settings.port}/  (Ctrl-C stops)")
-    typer.echo("accounts: log in at /login" if settings.accounts_required else "no login: this machine only")
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    child = None
     try:
-        uvicorn.run(
-            create_app(settings), host=settings.host, port=settings.port, log_level="info",
-            proxy_headers=True, forwarded_allow_ips=settings.forwarded_allow_ips,
-        )  # fmt: skip
+        child = _start_worker(settings) if worker else None
+        typer.echo(f"Stagewise is running at http://{_display_host(settings.host)}:{settings.port}/  (Ctrl-C stops)")
+        typer.echo("accounts: log in at /login" if settings.accounts_required else "no login: this machine only")
+        # The app reads X-Forwarded-* itself, from STAGEWISE_FORWARDED_ALLOW_IPS only (`create_app`).
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", proxy_headers=False)
     finally:
         if child is not None:
             _stop_worker(child)
     typer.echo("Stagewise stopped.")
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM (docker stop, systemd, kill) ends `serve` as Ctrl-C does: through its `finally`.
+
+    uvicorn shuts down on SIGTERM, restores this handler and raises the signal again; with
+    the default action the process would die there and leave its worker running.
+    """
+    raise SystemExit(128 + signum)
 
 
 def _accounts_problem(settings: Settings) -> str | None:

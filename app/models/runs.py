@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db.types import UtcDateTime, utcnow
@@ -28,16 +28,47 @@ class RunStatus(enum.StrEnum):
         return self in (RunStatus.succeeded, RunStatus.failed, RunStatus.cancelled)
 
 
+# What the Runs list filters on (one at a time, `=`) and sorts by (app/services/runs.py::list_runs).
+LIST_FILTERS = ("status", "dataset", "backbone", "owner_id")
+LIST_SORTS = ("created_at", "finished_at", "best_val_acc", "name", "id")
+NULLABLE_SORTS = ("finished_at", "best_val_acc", "name")  # NULL (unfinished, unnamed) sorts last both ways
+
+
+def list_index_columns(table: Table, filter_: str | None, sort: str, descending: bool) -> list[Any]:
+    """The index that reads one (filter, sort) page of the Runs list in order, without a sort step.
+
+    The list orders by `(key IS NULL), key, id`, the tie-break in the key's direction. A
+    not-null key's index serves both directions (scanned backwards for DESC); a nullable one
+    needs one per direction, since NULLs come last in both. Migration 0003 creates these.
+    """
+    key, run_id = table.c[sort], table.c.id
+    columns: list[Any] = [] if filter_ is None else [table.c[filter_]]
+    if sort in NULLABLE_SORTS:
+        columns.append(key.is_(None))
+    if sort != "id":
+        columns.append(key.desc() if descending else key)
+    columns.append(run_id.desc() if descending else run_id)
+    return columns
+
+
+def list_index_specs() -> list[tuple[str, str | None, str, bool]]:
+    """(name, filter, sort, descending) of every Runs-list index; the unfiltered id order is the primary key."""
+    specs = []
+    for filter_ in (None, *LIST_FILTERS):
+        for sort in LIST_SORTS:
+            for descending in (False, True) if sort in NULLABLE_SORTS else (False,):
+                if filter_ is None and sort == "id":
+                    continue
+                direction = "_desc" if descending else ""
+                specs.append((f"ix_runs_list_{filter_ or 'all'}_{sort}{direction}", filter_, sort, descending))
+    return specs
+
+
 class Run(Base):
     __tablename__ = "runs"
     # AUTOINCREMENT on SQLite: a deleted run's id (and its runs/<id>/ folder name) is never reused.
     __table_args__ = (
-        Index("ix_runs_status_created", "status", "created_at"),
-        Index("ix_runs_dataset_created", "dataset", "created_at"),
-        Index("ix_runs_backbone_created", "backbone", "created_at"),
-        Index("ix_runs_created", "created_at"),
-        Index("ix_runs_best_val_acc", "best_val_acc"),
-        Index("ix_runs_owner_status", "owner_id", "status"),
+        Index("ix_runs_owner_status", "owner_id", "status"),  # the quota's count of active runs
         {"sqlite_autoincrement": True},
     )
 
@@ -77,3 +108,7 @@ class Run(Base):
     def owner_name(self) -> str | None:
         """The name of the user who started the run, for the API and the Runs page."""
         return None if self.owner is None else self.owner.name
+
+
+for _name, _filter, _sort, _descending in list_index_specs():
+    Index(_name, *list_index_columns(Run.__table__, _filter, _sort, _descending))

@@ -36,7 +36,8 @@ class SummaryRow:
     label: str
     description: str
     train_acc: float | None
-    test_acc: float | None
+    test_acc: float | None  # the last epoch's: the reference table selects no model on extra labels
+    test_acc_at_best_val: float | None
     best_val_acc: float | None
     weights: str
     epochs_done: int
@@ -82,13 +83,20 @@ def best_val_test_acc(curve: list[EpochMetricRead]) -> float | None:
     return max(scored, key=lambda m: (m.val_acc, -m.epoch)).test_acc
 
 
+def last_test_acc(curve: list[EpochMetricRead]) -> float | None:
+    """Test accuracy of the latest epoch that was tested."""
+    tested = [m.test_acc for m in curve if m.test_acc is not None]
+    return tested[-1] if tested else None
+
+
 def summary_row(run: RunRead, curve: list[EpochMetricRead]) -> SummaryRow:
     """A finished run's numbers come from its summary; a running one's from its curve so far."""
     summary = run.summary
     train_acc = summary.final_train_acc if summary else (curve[-1].train_acc if curve else None)
-    test_acc = summary.test_acc_at_best_val if summary else best_val_test_acc(curve)
+    test_acc = summary.final_test_acc if summary else last_test_acc(curve)
+    at_best_val = summary.test_acc_at_best_val if summary else best_val_test_acc(curve)
     return SummaryRow(
-        run.id, run_label(run), describe(run), train_acc, test_acc, run.best_val_acc,
+        run.id, run_label(run), describe(run), train_acc, test_acc, at_best_val, run.best_val_acc,
         weights_label(str(run.config.get("weights", ""))), run.epochs_done, run.epochs, run.status,
     )  # fmt: skip
 
@@ -188,8 +196,10 @@ def _csv(header: list[str], rows: list[list[Any]]) -> str:
 
 def summary_csv(page: ComparePage) -> str:
     """The summary table as CSV, accuracies as fractions (as the API reports them)."""
-    header = ["run_id", "model", "description", "train_acc", "test_acc", "best_val_acc", "weights", "epochs_done", "epochs", "status"]
-    return _csv(header, [[r.id, r.label, r.description, r.train_acc, r.test_acc, r.best_val_acc, r.weights,
+    header = ["run_id", "model", "description", "train_acc", "test_acc", "test_acc_at_best_val", "best_val_acc",
+              "weights", "epochs_done", "epochs", "status"]  # fmt: skip
+    return _csv(header, [[r.id, r.label, r.description, r.train_acc, r.test_acc, r.test_acc_at_best_val,
+                          r.best_val_acc, r.weights,
                           r.epochs_done, r.epochs, r.status] for r in page.rows])  # fmt: skip
 
 

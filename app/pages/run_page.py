@@ -33,6 +33,7 @@ class RunPageView:
     live: dict[str, Any]
     test_split: ConfusionView | None = None
     fast_path: str | None = None
+    test_cadence: str = ""
 
 
 def run_page(
@@ -63,4 +64,15 @@ def run_page(
         },
         test_split=confusion_view(report) if report is not None else None,
         fast_path=fast_path.summary() if fast_path is not None else None,
+        test_cadence=describe_test_cadence(run.config.get("test_every", 1), fast_path),
     )
+
+
+def describe_test_cadence(test_every: int | str, fast_path: FastPath | None) -> str:
+    """How often the run evaluates its test split: the worker's decision once it started
+    (`auto` depends on the split sizes), else what the config asks for."""
+    if fast_path is not None and fast_path.test_split:
+        return fast_path.test_split
+    if test_every == "auto":
+        return "auto: every epoch while it costs at most a quarter of one (decided when the run starts)"
+    return "every epoch" if test_every == 1 else f"every {test_every} epochs and the last"

@@ -30,7 +30,7 @@ class Principal(BaseModel):
 
 def check_user_name(value: str) -> str:
     """Lowercase letters, digits, `_ . -`; at most 64 characters."""
-    if not USER_NAME.match(value):
+    if not USER_NAME.fullmatch(value):
         raise ValueError("user names are 1-64 lowercase letters, digits, '_', '.' or '-', starting with a letter or digit")
     return value
 

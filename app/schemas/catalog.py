@@ -194,12 +194,12 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             "caltech101",
-            101,
+            102,
             ("caltech101/101_ObjectCategories", "101_ObjectCategories"),
             "fractions",
             fractions=(0.01, 0.01, 0.98),
             source="torchvision.datasets.Caltech101 (download=True) or the 101_ObjectCategories archive",
-            description="Caltech-101: 101 object categories (BACKGROUND_Google left out)",
+            description="Caltech-101: 101 object categories + BACKGROUND_Google, 102 classes, 9,144 images",
         ),
         DatasetSpec(
             "imagefolder",

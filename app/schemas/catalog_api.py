@@ -40,8 +40,9 @@ class DatasetRead(BaseModel):
     split: str
     fractions: list[float] | None
     native_size: int | None
-    available: bool
+    available: bool  # a run could read it now (built in, or a folder present that follows the link rule)
     folder: str | None
+    problem: str | None = None  # a folder is there but a run could not read it, and why
     scanned: list[ScannedFolder]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -25,6 +26,16 @@ class EpochRecord(BaseModel):
     seconds: float
 
 
+class EpochVerdict(StrEnum):
+    """What `fit`'s `on_epoch` callback may answer after an epoch is reported (None: go on).
+
+    `PRUNE`: a sweep's pruner judged the run unpromising; `fit` writes the epoch's checkpoint,
+    trains no further, and its summary says `stop_reason="pruned"` at `pruned_epoch`.
+    """
+
+    PRUNE = "prune"
+
+
 class RunSummary(BaseModel):
     """What a finished (or stopped) run achieved."""
 
@@ -39,7 +50,8 @@ class RunSummary(BaseModel):
     images_per_s: float | None
     split_hash: str
     stopped: bool = False
-    stop_reason: str | None = None
+    stop_reason: str | None = None  # "cancelled" | "pruned"
+    pruned_epoch: int | None = None  # the epoch after which a sweep's pruner stopped the run
 
 
 class TestReport(BaseModel):
@@ -54,6 +66,9 @@ class TestReport(BaseModel):
     accuracy: float
     class_names: list[str]
     confusion: list[list[int]]
+    # The predicted class of each test image, in the split's order (`select_files(...)["test"]`
+    # for folder datasets); None in reports written before it was recorded.
+    predictions: list[int] | None = None
 
     @property
     def per_class_accuracy(self) -> dict[str, float | None]:
@@ -79,6 +94,7 @@ class FastPath(BaseModel):
     frozen_prefix: str | None = None  # none | no_grad | cached features, or one entry per phase
     compile: str | None = None  # on | off
     fused_optimizer: str | None = None  # on | off
+    test_split: str | None = None  # how often the test split is evaluated (worker/training/eval_cadence.py)
 
     def summary(self) -> str:
         """One line for the Run page: "data resident · decode cache hit · …"."""

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
+from app.schemas.bounds import Text
 from app.schemas.metrics import EpochRecord, RunSummary, TestReport
 
 # Ids are PostgreSQL INTEGERs: a larger number names nothing, and must not reach the
@@ -29,11 +30,11 @@ class RunCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, max_length=200)
+    name: Text | None = Field(default=None, max_length=200)
     config: dict[str, Any] | None = Field(default=None, description="a TrainConfig (see /api/presets for examples)")
-    preset: str | None = Field(default=None, max_length=200, description="a name from /api/presets")
+    preset: Text | None = Field(default=None, max_length=200, description="a name from /api/presets")
     overrides: dict[str, Any] = Field(default_factory=dict, description="dotted path -> value")
-    queue: str | None = Field(default=None, max_length=64, description="queue (GPU kind) to run on")
+    queue: Text | None = Field(default=None, max_length=64, description="queue (GPU kind) to run on")
 
     @model_validator(mode="after")
     def _one_source(self) -> RunCreate:
@@ -47,9 +48,9 @@ class RunClone(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, max_length=200)
+    name: Text | None = Field(default=None, max_length=200)
     overrides: dict[str, Any] = Field(default_factory=dict)
-    queue: str | None = Field(default=None, max_length=64)
+    queue: Text | None = Field(default=None, max_length=64)
 
 
 class ArtifactRead(BaseModel):
@@ -92,11 +93,11 @@ class StudyCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    study: str = Field(max_length=200, description="a name from /api/studies")
+    study: Text = Field(max_length=200, description="a name from /api/studies")
     overrides: dict[str, Any] = Field(
         default_factory=dict, description="dotted path -> value, applied to every run, e.g. {\"epochs\": 30}"
     )
-    queue: str | None = Field(default=None, max_length=64, description="queue (GPU kind) to run on")
+    queue: Text | None = Field(default=None, max_length=64, description="queue (GPU kind) to run on")
 
 
 class StudyRead(BaseModel):
@@ -137,9 +138,9 @@ class RunFilter(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: RunStatusName | None = None
-    dataset: str | None = Field(default=None, max_length=64)
-    backbone: str | None = Field(default=None, max_length=64)
-    owner: str | None = Field(default=None, max_length=64, description="the user name that started the runs")
+    dataset: Text | None = Field(default=None, max_length=64)
+    backbone: Text | None = Field(default=None, max_length=64)
+    owner: Text | None = Field(default=None, max_length=64, description="the user name that started the runs")
     sort: SortKey = "-created_at"
     limit: int = Field(default=50, ge=1)
     offset: int = Field(default=0, ge=0, le=MAX_ID)

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from app.schemas.bounds import MAX_EPOCH_COUNT, MAX_IMAGES, Seed, Text
 from app.schemas.catalog import BACKBONES, DATASETS
 
 
@@ -34,9 +35,9 @@ class StageSchedule(_Frozen):
     keeps the stage frozen before that epoch (0-based), for gradual unfreezing.
     """
 
-    lr: Annotated[float, Field(ge=0)] | None = None
-    mult: Annotated[float, Field(ge=0)] | None = None
-    unfreeze_epoch: Annotated[int, Field(ge=0)] = 0
+    lr: Annotated[float, Field(ge=0, le=1e6)] | None = None  # finite: large enough to make a run diverge
+    mult: Annotated[float, Field(ge=0, le=1e6)] | None = None
+    unfreeze_epoch: Annotated[int, Field(ge=0, le=MAX_EPOCH_COUNT)] = 0
 
     @model_validator(mode="before")
     @classmethod
@@ -66,7 +67,9 @@ class OptimizerConfig(_Frozen):
     nesterov: bool = False
     weight_decay: Annotated[float, Field(ge=0, le=1)] = 5e-4
     betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.9, 0.999)
-    decay_norm_and_bias: bool = False
+    # Every parameter decays, as in the lecture's "SGD, wd 5e-4" and torchvision's reference
+    # train.py; false gives timm's exclusion of norm weights and biases (ndim <= 1).
+    decay_norm_and_bias: bool = True
 
     @model_validator(mode="after")
     def _nesterov_needs_momentum(self) -> OptimizerConfig:
@@ -79,22 +82,25 @@ class ScheduleConfig(_Frozen):
     """The global LR multiplier over training; it scales every stage alike.
 
     `constant`, `step` (×gamma every `step_size` epochs, or at each of `milestones`),
-    `cosine` (to `min_factor`), `onecycle` (up to `max_factor` over `pct_start`, then
-    cosine down to `max_factor / final_div`); any of them after `warmup_epochs` of
-    linear warm-up from `warmup_start`.
+    `cosine` (to `min_factor`), `onecycle` (exactly `torch.optim.lr_scheduler.OneCycleLR`
+    with max_lr = `max_factor`, `div_factor`, `final_div_factor` = `final_div`: from
+    max/div_factor up to max over `pct_start`, then cosine down to
+    max / (div_factor * final_div)); any of them after `warmup_epochs` of linear warm-up
+    from `warmup_start` (a fraction of the target, 0.1 by default so that no step trains
+    at LR 0).
     """
 
     name: Literal["constant", "step", "cosine", "onecycle"] = "constant"
-    warmup_epochs: Annotated[float, Field(ge=0)] = 0
-    warmup_start: Annotated[float, Field(ge=0, le=1)] = 0.0
-    step_size: Annotated[int, Field(ge=1)] | None = None
-    milestones: tuple[Annotated[int, Field(ge=1)], ...] = ()
+    warmup_epochs: Annotated[float, Field(ge=0, le=MAX_EPOCH_COUNT)] = 0
+    warmup_start: Annotated[float, Field(ge=0, le=1)] = 0.1
+    step_size: Annotated[int, Field(ge=1, le=MAX_EPOCH_COUNT)] | None = None
+    milestones: Annotated[tuple[Annotated[int, Field(ge=1, le=MAX_EPOCH_COUNT)], ...], Field(max_length=100)] = ()
     gamma: Annotated[float, Field(gt=0, le=1)] = 0.1
     min_factor: Annotated[float, Field(ge=0, le=1)] = 0.0
     pct_start: Annotated[float, Field(gt=0, lt=1)] = 0.3
-    max_factor: Annotated[float, Field(gt=0)] = 1.0
-    div_factor: Annotated[float, Field(ge=1)] = 25.0
-    final_div: Annotated[float, Field(ge=1)] = 1e4
+    max_factor: Annotated[float, Field(gt=0, le=100)] = 1.0
+    div_factor: Annotated[float, Field(ge=1, le=1e6)] = 25.0
+    final_div: Annotated[float, Field(ge=1, le=1e12)] = 1e4
     per_step: bool = True
 
     @model_validator(mode="after")
@@ -136,13 +142,13 @@ class DatasetConfig(_Frozen):
     all images and split them by `fractions`, stratified. `split_seed` fixes the split.
     """
 
-    name: str = "digits"
-    path: str | None = None
+    name: Text = "digits"
+    path: Annotated[Text, Field(max_length=1000)] | None = None
     fractions: Fractions | None = None
-    train_size: Annotated[int, Field(ge=1)] | None = None
-    val_size: Annotated[int, Field(ge=0)] | None = None
-    test_size: Annotated[int, Field(ge=1)] | None = None
-    split_seed: int = 0
+    train_size: Annotated[int, Field(ge=1, le=MAX_IMAGES)] | None = None
+    val_size: Annotated[int, Field(ge=0, le=MAX_IMAGES)] | None = None
+    test_size: Annotated[int, Field(ge=1, le=MAX_IMAGES)] | None = None
+    split_seed: Seed = 0
     on_bad_image: Literal["error", "skip"] = "error"
     num_classes: Annotated[int, Field(ge=2, le=10_000)] | None = None
     num_images: Annotated[int, Field(ge=4, le=100_000)] | None = None
@@ -189,12 +195,12 @@ class DatasetConfig(_Frozen):
 class TrainConfig(_Frozen):
     """Everything that decides what a run computes (not where it runs)."""
 
-    name: str | None = Field(default=None, max_length=200)
+    name: Annotated[Text, Field(max_length=200)] | None = None
     backbone: str = "resnet18"
-    weights: str = "imagenet"
+    weights: Annotated[Text, Field(max_length=1000)] = "imagenet"
     allow_download: bool = False
     dataset: DatasetConfig = DatasetConfig()
-    epochs: Annotated[int, Field(ge=1, le=10_000)] = 10
+    epochs: Annotated[int, Field(ge=1, le=MAX_EPOCH_COUNT)] = 10
     optimizer: OptimizerConfig = OptimizerConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     # Declared after backbone, epochs and optimizer so that its validator can see them.
@@ -206,9 +212,11 @@ class TrainConfig(_Frozen):
     normalization: Literal["auto", "imagenet", "caffe"] = "auto"
     augment: Literal["auto", "none", "flip", "crop_flip", "resized_crop_flip"] = "auto"
     label_smoothing: Annotated[float, Field(ge=0, lt=1)] = 0.0
-    grad_clip: Annotated[float, Field(gt=0)] | None = None
-    test_every: Annotated[int, Field(ge=1)] = 1
-    seed: int = 0
+    grad_clip: Annotated[float, Field(gt=0, le=1e6)] | None = None
+    # "auto": every epoch while the test split costs <= 25 % of one, else every k-th
+    # (worker/training/eval_cadence.py); always the last epoch and the best-val checkpoint.
+    test_every: Literal["auto"] | Annotated[int, Field(ge=1, le=MAX_EPOCH_COUNT)] = "auto"
+    seed: Seed = 0
 
     @field_validator("backbone")
     @classmethod

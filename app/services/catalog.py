@@ -15,6 +15,7 @@ from app.schemas.catalog import BACKBONES, DATASETS, DatasetSpec
 from app.schemas.catalog_api import BackboneRead, DatasetRead, PresetRead, StageRead
 from app.services.unit_of_work import UnitOfWork
 from app.services.uploads import UPLOADS_FOLDER
+from worker.training.dataset_links import usable_folder
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
@@ -50,11 +51,11 @@ def datasets(*, uow: UnitOfWork) -> list[DatasetRead]:
 
 def _dataset(spec: DatasetSpec, root: Path, rows: list[DatasetFolder]) -> DatasetRead:
     builtin = spec.name in ("digits", "fake")
-    folder = next((name for name in spec.folders if (root / name).is_dir()), None)
+    folder, problem = usable_folder(spec, root)
     return DatasetRead(
         name=spec.name, description=spec.description, source=spec.source, num_classes=spec.num_classes,
         split=spec.split, fractions=list(spec.fractions) if spec.fractions else None,
-        native_size=spec.native_size, available=builtin or folder is not None, folder=folder,
+        native_size=spec.native_size, available=builtin or folder is not None, folder=folder, problem=problem,
         scanned=[{"path": r.path, "num_classes": r.num_classes, "num_images": r.num_images} for r in rows],
     )  # fmt: skip
 

@@ -71,6 +71,7 @@ def _check_limits(config: TrainConfig, settings: Settings, origin: Loc, override
     limits = (
         ("epochs", config.epochs, settings.max_epochs, "STAGEWISE_MAX_EPOCHS"),
         ("batch_size", config.batch_size, settings.max_batch_size, "STAGEWISE_MAX_BATCH_SIZE"),
+        ("eval_batch_size", config.eval_batch_size, settings.max_batch_size, "STAGEWISE_MAX_BATCH_SIZE"),
         ("image_size", config.image_size, settings.max_image_size, "STAGEWISE_MAX_IMAGE_SIZE"),
     )
     errors = [

@@ -50,8 +50,16 @@ class RunStateConflict(ServiceError):
     """The run's status forbids the request, e.g. cancelling a finished run (409)."""
 
 
+class ExportFailed(ServiceError):
+    """An export did not pass its check against PyTorch's outputs; nothing is offered (500)."""
+
+
 class BrokerUnavailable(ServiceError):
     """The job queue cannot be reached; nothing was queued (503)."""
+
+
+class InsufficientStorage(ServiceError):
+    """The data volume is under the free-space threshold: no new runs (507)."""
 
 
 @dataclass(frozen=True)

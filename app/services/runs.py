@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from app.db.types import utcnow
 from app.models import Artifact, Run, RunStatus, User
+from app.models.runs import NULLABLE_SORTS
 from app.presets.studies import STUDIES
 from app.queue import BROKER_ERRORS
 from app.schemas.accounts import Principal
@@ -35,7 +37,7 @@ from app.schemas.runs import (
     TestReportRead,
 )
 from app.schemas.train_config import TrainConfig
-from app.services import metrics
+from app.services import disk, metrics
 from app.services.configs import build_config
 from app.services.errors import (
     ArtifactNotFound,
@@ -148,6 +150,7 @@ def _insert_and_enqueue(
     A task published before a later publish failed names a run that is then never
     committed; its worker finds no such run and drops the task (`train_run`).
     """
+    disk.require_room_for_runs(uow.settings)
     _check_quota(db, uow.settings, principal, adding=len(configs))
     runs = [_new_run(config, queue=queue, owner_id=principal.user_id, cloned_from=cloned_from) for config in configs]
     db.add_all(runs)
@@ -215,18 +218,29 @@ def list_runs(*, uow: UnitOfWork, principal: Principal, query: RunFilter) -> Run
     if not principal.is_admin:
         conditions.append(Run.owner_id == principal.user_id)
     if query.owner is not None:
-        conditions.append(Run.owner_id.in_(select(User.id).where(User.name == query.owner)))
-    key = getattr(Run, query.sort.lstrip("-"))
-    order = [key.desc() if query.sort.startswith("-") else key.asc(), Run.id.desc()]
-    if query.sort.lstrip("-") in ("best_val_acc", "finished_at", "name"):
-        # NULLs (unfinished runs) last in either direction; plain ORDER BY differs by database.
-        order.insert(0, key.is_(None))
-    page = select(Run).options(selectinload(Run.owner)).where(*conditions).order_by(*order)
+        # `=` a scalar subquery, not IN: the planner then reads the (owner_id, sort) index in order.
+        conditions.append(Run.owner_id == select(User.id).where(User.name == query.owner).scalar_subquery())
+    page = select(Run).options(selectinload(Run.owner)).where(*conditions).order_by(*_list_order(query.sort))
     with uow.reading() as db:
         total = db.scalar(select(func.count()).select_from(Run).where(*conditions)) or 0
         rows = db.scalars(page.limit(query.limit).offset(query.offset)).all()
         items = [RunRead.model_validate(r) for r in rows]
     return RunPage(items=items, total=total, limit=query.limit, offset=query.offset)
+
+
+def _list_order(sort: str) -> list[ColumnElement[Any]]:
+    """ORDER BY of a list sort: NULLs (unfinished, unnamed) last both ways, ties by id in the key's direction.
+
+    Exactly the column order of an index of migration 0003 (`app.models.runs.list_index_columns`),
+    so a page is read in index order on SQLite and PostgreSQL rather than sorted from all rows.
+    """
+    name, descending = sort.lstrip("-"), sort.startswith("-")
+    key = getattr(Run, name)
+    order: list[ColumnElement[Any]] = [key.is_(None)] if name in NULLABLE_SORTS else []
+    if name != "id":
+        order.append(key.desc() if descending else key.asc())
+    order.append(Run.id.desc() if descending else Run.id.asc())
+    return order
 
 
 def run_metrics(

@@ -43,6 +43,7 @@ from app.models import DatasetFolder
 from app.schemas.accounts import Principal
 from app.schemas.uploads import DatasetUploadRead, SkippedFile
 from app.services.errors import DatasetNameTaken, InvalidInput, UploadTooLarge
+from app.services.public_paths import relative_message
 from app.services.unit_of_work import UnitOfWork
 from app.settings import Settings
 
@@ -368,7 +369,7 @@ def keep_images(root: Path, max_pixels: int) -> ImageReport:
     for name, path in list(_files(root)):
         if reason := _why_skipped(name, path, max_pixels):
             path.unlink()
-            report.skipped.append(SkippedFile(file=name, reason=reason))
+            report.skipped.append(SkippedFile(file=name, reason=relative_message(reason, root, root_name="the archive")))
         else:
             report.num_images += 1
             report.classes.add(path.parent.name)  # as the catalog scan counts classes
@@ -391,7 +392,7 @@ def dataset_root(tree: Path) -> Path:
 
 def check_name(name: str) -> str:
     """The dataset's name, if it is a slug (it becomes a folder name)."""
-    if not NAME_PATTERN.match(name):
+    if not NAME_PATTERN.fullmatch(name):
         raise InvalidInput.at(
             NAME, f"{name!r} must be 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit"
         )

@@ -10,6 +10,7 @@ from sqlalchemy import delete, select, text
 from app.db.types import utcnow
 from app.models import WorkerSeen
 from app.schemas.health import HealthRead, WorkerRead
+from app.services import disk
 from app.services.unit_of_work import UnitOfWork
 
 
@@ -50,8 +51,10 @@ def health(*, uow: UnitOfWork, detail: bool) -> HealthRead:
     database = _check(lambda: _ping_database(uow))
     broker = _check(uow.tasks.ping)
     workers = live_workers(uow=uow) if database == "ok" else []
+    volumes = disk.volumes(uow.settings)
+    answering = "degraded" if any(v.low for v in volumes) else "ok"
     return HealthRead(
-        status="ok" if database == broker == "ok" else "unavailable",
+        status=answering if database == broker == "ok" else "unavailable", volumes=volumes,
         database=database if detail or database == "ok" else "error",
         broker=broker if detail or broker == "ok" else "error",
         worker_count=len(workers),

@@ -34,6 +34,18 @@ def test_datasets_say_which_are_available_here(client: TestClient, settings: Set
     )
 
 
+def test_a_dataset_linked_below_the_top_of_the_data_root_is_not_available_and_says_why(
+    client: TestClient, settings: Settings, tmp_path: Path
+) -> None:
+    stored = tmp_path / "srv" / "101_ObjectCategories"
+    (stored / "faces").mkdir(parents=True)
+    (settings.data_dir / "caltech101").mkdir(parents=True)
+    (settings.data_dir / "caltech101" / "101_ObjectCategories").symlink_to(stored, target_is_directory=True)
+    caltech = {d["name"]: d for d in client.get("/api/datasets").json()}["caltech101"]
+    assert (caltech["available"], caltech["folder"]) == (False, None)
+    assert "through 'caltech101/101_ObjectCategories'" in caltech["problem"] and "at the top of the data root" in caltech["problem"]
+
+
 def test_dataset_scan_counts_images_per_folder(client: TestClient, settings: Settings) -> None:
     for cls, count in (("cats", 2), ("dogs", 3)):
         folder = settings.data_dir / "pets" / cls

@@ -107,9 +107,10 @@ def test_the_fast_path_the_worker_took_is_served_and_shown(stack: Stack, finishe
     # TINY on the CPU: nothing frozen, synthetic images (nothing to decode from files), no GPU.
     assert fast_path == {
         "data": "cpu", "decode": "no cache hit", "precision": "fp32", "frozen_prefix": "none",
-        "compile": "off", "fused_optimizer": "off",
+        "compile": "off", "fused_optimizer": "off", "test_split": "every epoch (auto: ≤ 25% of an epoch)",
     }  # fmt: skip
     assert "Fast path" in page and "data cpu · decode no cache hit · precision fp32 · frozen prefix none" in page
+    assert "Test split evaluated" in page and "every epoch (auto: ≤ 25% of an epoch)" in page
 
 
 def test_clone_can_start_from_a_runs_checkpoint(stack: Stack, finished: dict[str, Any]) -> None:

@@ -169,7 +169,8 @@ def test_a_valid_token_reaches_every_route_it_reads(client: TestClient, routes: 
     # The sweeps above prove refusals; this proves their URLs reach real routes with ids that exist.
     for endpoint in (e for e in routes if e.method == "GET"):
         response = client.get(endpoint.url, headers=root.bearer)
-        assert response.status_code in (200, 422), (endpoint, response.text[:200])  # 422: /api/compare needs ids
+        # 422: /api/compare needs ids; 409: export of the placeholder best.pt, which holds no model.
+        assert response.status_code in (200, 409, 422), (endpoint, response.text[:200])
 
 
 def test_unknown_paths_are_behind_the_gate_too(client: TestClient) -> None:
@@ -252,8 +253,8 @@ def test_a_revoked_token_is_refused_at_once(client: TestClient, alice: Person) -
 
 
 def test_a_disabled_users_token_is_refused(client: TestClient, alice: Person, accounts_settings: Settings) -> None:
-    with rows(accounts_settings) as db:
-        accounts.set_disabled(db=db, name="alice", disabled=True)
+    with unit_of_work(accounts_settings) as uow:
+        accounts.set_disabled(uow=uow, name="alice", disabled=True)
     assert client.get("/api/runs", headers=alice.bearer).status_code == 401
 
 

@@ -317,7 +317,7 @@ def test_folders_of_uploads_that_died_are_swept_by_the_next(client: TestClient, 
     assert leftovers(settings) == [".incoming-live", "pets"]
 
 
-@pytest.mark.parametrize("name", ["", "Pets", "../pets", "pets/x", "-pets", "a" * 64, "runs!"])
+@pytest.mark.parametrize("name", ["", "Pets", "../pets", "pets/x", "-pets", "a" * 64, "runs!", "ok1\n", "ok1\x00"])
 def test_name_that_is_not_a_slug_is_422_on_name(client: TestClient, name: str) -> None:
     response = post(client, name, make_zip(class_tree()))
     assert (response.status_code, response.json()["detail"][0]["loc"]) == (422, NAME_LOC)
@@ -378,3 +378,15 @@ def test_a_run_trains_on_an_uploaded_dataset(stack: Stack, shared_datasets: Path
             timeout=240, what="the run on the uploaded dataset to finish",
         )  # fmt: skip
     assert done["status"] == "succeeded", done["error"]
+
+
+def test_skip_reasons_and_the_report_name_no_server_path(client: TestClient, settings: Settings) -> None:
+    # Pillow names the file it could not identify by its absolute path, under the staging folder.
+    response = post(client, "pets", make_zip({**class_tree(), "cats/fake.jpg": b"not an image at all"}))
+    report = (settings.data_dir / "uploads" / "pets" / REPORT_FILE).read_text()
+
+    assert response.status_code == 201, response.text
+    [skipped] = response.json()["skipped"]
+    assert skipped["file"] == "cats/fake.jpg" and "cats/fake.jpg" in skipped["reason"]
+    for text in (response.text, report):
+        assert str(settings.data_dir) not in text and ".incoming" not in text and str(Path.home()) not in text

@@ -17,12 +17,26 @@ from app.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-INTERPOLATION = re.compile(r"\$\{(\w+)(?::-(.*?))?\}")
+INTERPOLATION = re.compile(r"\$\{(\w+)(?::([-?])(.*?))?\}")
+DOTENV = {"POSTGRES_PASSWORD": "from-dot-env"}  # what docs/operations.md step 1 writes
 
 
-def interpolate(value: str) -> str:
-    """What compose substitutes with no .env: each `${VAR:-default}` becomes its default."""
-    return INTERPOLATION.sub(lambda m: m.group(2) or "", value)
+class MissingVariable(Exception):
+    """Compose's refusal to start: a `${VAR:?message}` whose VAR is unset or empty."""
+
+
+def interpolate(value: str, env: dict[str, str] = DOTENV) -> str:
+    """What compose substitutes given `env` (.env): `${VAR:-default}`, `${VAR:?message}`, `${VAR}`."""
+
+    def substitute(match: re.Match[str]) -> str:
+        name, kind, rest = match.groups()
+        if env.get(name):
+            return env[name]
+        if kind == "?":
+            raise MissingVariable(f"required variable {name} is missing a value: {rest}")
+        return rest or ""
+
+    return INTERPOLATION.sub(substitute, value)
 
 
 def environment(service: str) -> dict[str, str]:
@@ -84,9 +98,10 @@ def dockerfile_cmd() -> list[str]:
     [
         COMPOSE["services"]["api"]["command"],
         COMPOSE["services"]["worker"]["command"],
+        COMPOSE["services"]["worker"]["healthcheck"]["test"][1:],
         dockerfile_cmd(),
     ],
-    ids=["api", "worker", "dockerfile"],
+    ids=["api", "worker", "worker-healthcheck", "dockerfile"],
 )
 def test_image_commands_exist_with_their_options(command: list[Any]) -> None:
     args = [interpolate(str(part)) for part in command]
@@ -96,3 +111,32 @@ def test_image_commands_exist_with_their_options(command: list[Any]) -> None:
     options = [a for a in args[2:] if a.startswith("--")]
     for option in options:
         assert option in result.output, f"{shlex.join(args)}: {option} not an option of {args[1]}"
+
+
+def test_there_is_no_default_database_password() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    uses = re.findall(r"\$\{POSTGRES_PASSWORD(:.)?", text)
+    assert uses and set(uses) == {":?"}  # every use requires it; none falls back to a default
+
+
+@pytest.mark.parametrize("service", ["postgres", "api", "worker"])
+def test_compose_refuses_to_start_without_a_database_password_saying_where_to_set_it(service: str) -> None:
+    with pytest.raises(MissingVariable, match=r"POSTGRES_PASSWORD.*\.env"):
+        for value in COMPOSE["services"][service]["environment"].values():
+            interpolate(str(value), env={})
+
+
+def test_the_database_password_from_dot_env_reaches_postgres_and_the_url() -> None:
+    assert environment("postgres")["POSTGRES_PASSWORD"] == "from-dot-env"
+    assert "stagewise:from-dot-env@postgres" in environment("api")["STAGEWISE_DATABASE_URL"]
+
+
+def test_flower_has_no_login_so_it_is_published_on_loopback_only() -> None:
+    ports = [interpolate(str(port)) for port in COMPOSE["services"]["flower"]["ports"]]
+    assert ports and all(port.startswith("127.0.0.1:") for port in ports)
+
+
+def test_the_worker_has_a_health_check_that_reads_its_heartbeat() -> None:
+    check = COMPOSE["services"]["worker"]["healthcheck"]
+    assert check["test"] == ["CMD", "stagewise", "worker-alive"]
+    assert check["interval"] and check["start_period"]

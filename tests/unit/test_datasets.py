@@ -244,3 +244,19 @@ def test_num_classes_comes_from_the_catalog_or_the_class_folders(tmp_path: Path,
     counts = [num_classes_for(DatasetConfig(name=name, path=path), tmp_path) for name, path in
               (("cifar10", None), ("imagefolder", "pets"))]  # fmt: skip
     assert counts == [10, 2]
+
+
+def test_caltech101_keeps_the_background_class_as_the_lectures_102_classes(tmp_path: Path) -> None:
+    # The lecture's Caltech-101 has 102 classes (9,144 images): BACKGROUND_Google is one of them.
+    folder = tmp_path / "caltech101" / "101_ObjectCategories"
+    names = ["BACKGROUND_Google"] + [f"category_{i:03d}" for i in range(101)]
+    for name in names:
+        (folder / name).mkdir(parents=True)
+        for i in range(2):
+            Image.new("RGB", (12, 10), (i * 90, 40, 200)).save(folder / name / f"image_{i:04d}.jpg")
+    config = DatasetConfig(name="caltech101", fractions=(0.5, 0.0, 0.5))
+
+    data = load_data(config, tmp_path, image_size=8, num_workers=1)
+
+    assert num_classes_for(config, tmp_path) == 102
+    assert "BACKGROUND_Google" in data.class_names and len(data.class_names) == 102

@@ -76,8 +76,8 @@ def test_every_trainable_parameter_is_in_exactly_one_group(tmp_path: Path) -> No
     assert sorted(grouped) == sorted(id(p) for p in model.parameters())
 
 
-def test_norm_weights_and_biases_get_no_weight_decay(tmp_path: Path) -> None:
-    config = _config()
+def test_decay_norm_and_bias_false_spares_norm_weights_and_biases(tmp_path: Path) -> None:
+    config = _config(optimizer={"lr": 0.1, "weight_decay": 5e-4, "decay_norm_and_bias": False})
     model = _model(config, tmp_path, meta=True)
 
     decay_of = {id(p): g["weight_decay"] for g in build_param_groups(model, config) for p in g["params"]}
@@ -88,8 +88,8 @@ def test_norm_weights_and_biases_get_no_weight_decay(tmp_path: Path) -> None:
     assert decay_of[id(model.fc.weight)] == 5e-4
 
 
-def test_decay_norm_and_bias_decays_every_parameter(tmp_path: Path) -> None:
-    config = _config(optimizer={"lr": 0.1, "weight_decay": 5e-4, "decay_norm_and_bias": True})
+def test_every_parameter_decays_by_default_as_in_the_lecture_and_torchvision(tmp_path: Path) -> None:
+    config = _config(optimizer={"lr": 0.1, "weight_decay": 5e-4})
 
     groups = build_param_groups(_model(config, tmp_path, meta=True), config)
 
@@ -210,4 +210,4 @@ def test_adamw_builds_with_the_configured_betas(tmp_path: Path) -> None:
 
     assert isinstance(optimizer, torch.optim.AdamW)
     assert all(g["betas"] == (0.8, 0.95) for g in optimizer.param_groups)
-    assert {g["weight_decay"] for g in optimizer.param_groups} == {0.05, 0.0}
+    assert {g["weight_decay"] for g in optimizer.param_groups} == {0.05}

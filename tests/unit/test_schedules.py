@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import torch
 
 from app.schemas.train_config import ScheduleConfig, TrainConfig
 from worker.training.schedules import is_frozen, lr_at, schedule_factor
@@ -40,21 +41,65 @@ def test_cosine_starts_at_one_and_ends_at_min_factor() -> None:
     assert _factor(5, name="cosine", min_factor=0.0) == pytest.approx(0.5)
 
 
-def test_onecycle_rises_from_max_over_div_to_its_peak_at_pct_start() -> None:
+def test_onecycle_rises_from_max_over_div_to_its_peak_one_step_before_pct_start() -> None:
+    # 10 steps, pct_start 0.3: OneCycleLR peaks at step 0.3 * 10 - 1 = 2.
     shape = {"name": "onecycle", "pct_start": 0.3, "max_factor": 2.0, "div_factor": 20.0}
-    rising = [_factor(t, **shape) for t in (0, 1, 2, 3)]
+    rising = [_factor(t, **shape) for t in (0, 1, 2)]
 
     assert rising[0] == pytest.approx(2.0 / 20.0)
     assert rising == sorted(rising)
     assert rising[-1] == pytest.approx(2.0)
 
 
-def test_onecycle_falls_from_its_peak_to_max_over_final_div() -> None:
-    shape = {"name": "onecycle", "pct_start": 0.3, "max_factor": 2.0, "final_div": 1e3}
-    falling = [_factor(t, **shape) for t in (3, 5, 8, 10)]
+def test_onecycle_ends_at_max_over_div_times_final_div_on_the_last_step() -> None:
+    shape = {"name": "onecycle", "pct_start": 0.3, "max_factor": 2.0, "div_factor": 20.0, "final_div": 1e3}
+    falling = [_factor(t, **shape) for t in (2, 5, 8, 9)]
 
     assert falling == sorted(falling, reverse=True)
-    assert falling[-1] == pytest.approx(2.0 / 1e3)
+    assert falling[-1] == pytest.approx(2.0 / 20.0 / 1e3)
+
+
+@pytest.mark.parametrize(
+    ("epochs", "steps_per_epoch", "shape"),
+    [
+        (10, 7, {}),
+        (3, 33, {"pct_start": 0.25, "div_factor": 10.0, "final_div": 100.0}),
+        (100, 32, {"max_factor": 1.0}),
+        (12, 1, {"per_step": False, "pct_start": 0.4}),
+    ],
+)
+def test_onecycle_equals_torchs_onecyclelr_at_every_step(
+    epochs: int, steps_per_epoch: int, shape: dict[str, Any]
+) -> None:
+    config = _config(epochs=epochs, optimizer={"lr": 0.1}, schedule={"name": "onecycle"} | shape)
+    schedule = config.schedule
+    per_epoch = steps_per_epoch if schedule.per_step else 1
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    torch_schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer,
+        max_lr=0.1 * schedule.max_factor,
+        total_steps=epochs * per_epoch,
+        pct_start=schedule.pct_start,
+        div_factor=schedule.div_factor,
+        final_div_factor=schedule.final_div,
+        cycle_momentum=False,
+    )
+    expected, ours = [], []
+    for epoch in range(epochs):
+        for step in range(per_epoch):
+            expected.append(optimizer.param_groups[0]["lr"])
+            ours.append(lr_at(config, "conv5", epoch, step, per_epoch))
+            optimizer.step()
+            torch_schedule.step()
+
+    assert ours == pytest.approx(expected, rel=1e-9, abs=1e-15)
+
+
+def test_warmup_starts_above_zero_by_default() -> None:
+    config = _config(schedule={"name": "cosine", "warmup_epochs": 2})
+
+    assert lr_at(config, "conv5", 0, 0, 10) == pytest.approx(0.1 * 0.1)
+    assert lr_at(config, "conv5", 0, 0, 10) > 0
 
 
 def test_linear_warmup_ramps_from_warmup_start_to_one() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from worker.training.transforms import AUGMENTS, iterate_batches, prepare_batch
+from worker.training.transforms import AUGMENTS, _random_boxes, iterate_batches, prepare_batch
 
 RANDOM_AUGMENTS = ("flip", "crop_flip", "resized_crop_flip")
 
@@ -140,3 +140,11 @@ def test_a_seed_gives_the_same_augmentation_on_cuda_as_on_cpu(augment: str) -> N
     images = _images(side=37)
     on_cuda = _train(images.cuda(), augment, seed=5)
     assert on_cuda.is_cuda and torch.allclose(on_cuda.cpu(), _train(images, augment, seed=5), atol=1e-2)
+
+
+def test_resized_crop_areas_span_torchvisions_scale_of_8_to_100_percent() -> None:
+    boxes = _random_boxes(20_000, 200, torch.Generator().manual_seed(0))
+    areas = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) / 200**2).tolist()
+
+    assert 0.075 < min(areas) < 0.1  # torchvision's RandomResizedCrop: scale (0.08, 1)
+    assert max(areas) > 0.95

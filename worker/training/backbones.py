@@ -122,6 +122,11 @@ def _architecture(spec: BackboneSpec, num_classes: int) -> nn.Module:
     return model
 
 
+def empty_model(backbone: str, num_classes: int) -> nn.Module:
+    """The backbone's architecture with a `num_classes` head and random weights, to load a checkpoint into."""
+    return _architecture(BACKBONES[backbone], num_classes)
+
+
 def count_stage_params(backbone: str, num_classes: int) -> dict[str, int]:
     """Parameters per stage, counted on the meta device (no memory, no weights needed)."""
     with torch.device("meta"):

@@ -8,6 +8,7 @@ works. `best.pt` holds the model at the best validation epoch.
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import re
@@ -17,7 +18,7 @@ from typing import Any
 
 import torch
 
-from worker.training.errors import TrainingError
+from worker.training.errors import DiskFull, TrainingError
 
 FORMAT_VERSION = 1
 # How torch's weights-only unpickler names the global it refused ("GLOBAL posix.system whose…").
@@ -27,19 +28,41 @@ _REFUSED_GLOBAL = re.compile(r"GLOBAL (\S+)")
 def save_atomic(payload: dict[str, Any], path: Path, *, before_replace: Callable[[], object] | None = None) -> None:
     """Write `payload` to `path` so that a crash never leaves a half-written file.
 
-    `before_replace` runs between writing and renaming: if it raises (a worker that was
-    frozen mid-write and lost its run meanwhile), the new file is dropped and `path` is
-    left as the run's new owner wrote it.
+    The temporary file is removed on every failure: a full disk must not stay full of our
+    half-written checkpoint. `before_replace` runs between writing and renaming: if it raises
+    (a worker that was frozen mid-write and lost its run meanwhile), the new file is dropped
+    and `path` is left as the run's new owner wrote it.
+
+    Raises:
+        DiskFull: no space (or quota) left for the file; torch reports that as a RuntimeError
+            whose context is the OSError, so the file is opened here to keep it.
     """
     tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(payload, tmp)
     try:
+        with open(tmp, "wb") as file:
+            torch.save(payload, file)
+            file.flush()
+            os.fsync(file.fileno())  # a delayed-allocation disk reports ENOSPC here, not at write
         if before_replace is not None:
             before_replace()
-    except BaseException:
+        os.replace(tmp, path)
+    except BaseException as error:
         tmp.unlink(missing_ok=True)
+        if is_disk_full(error):
+            raise DiskFull(path) from error
         raise
-    os.replace(tmp, path)
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """True when `error`, or an error it was raised from or during, is ENOSPC / EDQUOT."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def load_tensors(path: Path, *, what: str) -> Any:

@@ -24,7 +24,7 @@ import codecs
 import colorsys
 import os
 import pickle
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -36,6 +36,7 @@ import torch
 from app.schemas.catalog import CIFAR10_CLASSES, DATASETS, DatasetSpec
 from app.schemas.train_config import DatasetConfig
 from worker.training import decoded_cache
+from worker.training.dataset_links import readable_roots
 from worker.training.errors import DatasetNotFound, InvalidDataset
 from worker.training.images import decode_images
 from worker.training.splits import (
@@ -127,35 +128,13 @@ class _Pool:
 # --- where the files are ----------------------------------------------------------------
 
 
-@cache
-def _admin_link_names() -> frozenset[str]:
-    """Top-level names under which an admin may link a catalog dataset stored elsewhere."""
-    return frozenset(folder.split("/")[0] for spec in DATASETS.values() for folder in spec.folders)
-
-
-def _readable_roots(folder: Path, relative: str, data_root: Path) -> tuple[Path, ...]:
-    """The real folders a dataset may read from; refuses a path that leads out of the data root."""
-    real, root = folder.resolve(), data_root.resolve()
-    if real.is_relative_to(root):
-        return (root,)
-    first = Path(relative).parts[0]
-    link = data_root / first
-    if first in _admin_link_names() and link.is_symlink() and real.is_relative_to(link.resolve()):
-        return (root, link.resolve())
-    raise InvalidDataset(
-        f"dataset folder {relative!r} resolves to {real}, outside the data root {root}. Only links an "
-        f"admin placed at a catalog folder name ({', '.join(sorted(_admin_link_names()))}) may point "
-        "elsewhere; move the images under the data root"
-    )
-
-
 def _locate(config: DatasetConfig, data_root: Path) -> tuple[Path, tuple[Path, ...]]:
     spec = DATASETS[config.name]
     candidates = [config.path] if config.path else list(spec.folders)
     for candidate in candidates:
         folder = data_root / candidate
         if folder.is_dir():
-            return folder, _readable_roots(folder, candidate, data_root)
+            return folder, readable_roots(candidate, data_root)
     if not candidates:
         raise DatasetNotFound(f"dataset {spec.name!r} is built in and has no folder")
     hint = f" Get it from {spec.source}." if spec.source else " Check dataset.path."
@@ -170,8 +149,8 @@ def find_dataset_dir(config: DatasetConfig, data_root: Path) -> Path:
     Raises:
         DatasetNotFound: no candidate folder exists; names the folders tried, the data
             root and where to get the data.
-        InvalidDataset: the folder resolves outside the data root, other than through an
-            admin-placed link at a catalog folder name (e.g. data_root/cifar10_jpg -> /srv/…).
+        InvalidDataset: the folder leads out of the data root other than through a link at
+            the top of it under a catalog name (`dataset_links.RULE`).
     """
     return _locate(config, data_root)[0]
 
@@ -213,7 +192,7 @@ def _image_files(folder: Path, roots: tuple[Path, ...], prefix: str = "") -> lis
     return sorted(found)
 
 
-def _class_files(folder: Path, roots: tuple[Path, ...], exclude: Sequence[str] = ()) -> dict[str, list[str]]:
+def _class_files(folder: Path, roots: tuple[Path, ...]) -> dict[str, list[str]]:
     """Class name → its image files relative to `folder`, for classes with at least one image."""
     tops = [e.name for e in _entries(folder, roots) if e.is_dir()]
     if tops and all(top.lower() in SPLIT_FOLDERS for top in tops):
@@ -221,8 +200,7 @@ def _class_files(folder: Path, roots: tuple[Path, ...], exclude: Sequence[str] =
     classes: dict[str, list[str]] = {}
     for top in tops:
         name = top.rsplit("/", 1)[-1]
-        if name not in exclude:
-            classes.setdefault(name, []).extend(_image_files(folder / top, roots, prefix=f"{top}/"))
+        classes.setdefault(name, []).extend(_image_files(folder / top, roots, prefix=f"{top}/"))
     return {name: files for name, files in sorted(classes.items()) if files}
 
 
@@ -245,8 +223,7 @@ def _checked_names(spec: DatasetSpec, found: list[str], folder: Path) -> list[st
 
 def _folder_pool(config: DatasetConfig, data_root: Path) -> _Pool:
     folder, roots = _locate(config, data_root)
-    exclude = ("BACKGROUND_Google",) if config.name == "caltech101" else ()  # clutter, not a class
-    classes = _class_files(folder, roots, exclude)
+    classes = _class_files(folder, roots)
     names = _checked_names(DATASETS[config.name], list(classes), folder)
     entries = sorted((file, label) for label, name in enumerate(names) for file in classes[name])
     return _Pool(names, [label for _, label in entries], folder, [file for file, _ in entries])

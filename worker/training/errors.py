@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class TrainingError(Exception):
     """Base class: a run cannot start or cannot go on, for a reason a human can act on."""
@@ -23,6 +25,14 @@ class BadImage(TrainingError):
     """An image file cannot be decoded."""
 
 
+class ImageTooLarge(BadImage):
+    """An image has more pixels than allowed (a decompression bomb, or simply too big)."""
+
+
+class ExportMismatch(TrainingError):
+    """An exported model's outputs differ from PyTorch's: the export is not offered."""
+
+
 class InvalidDataset(TrainingError):
     """The data cannot satisfy the config (too few images for a subset, empty class…)."""
 
@@ -33,3 +43,19 @@ class DivergedLoss(TrainingError):
 
 class OutOfMemory(TrainingError):
     """The device ran out of memory."""
+
+
+class DiskFull(TrainingError):
+    """A write found no space left (ENOSPC, or EDQUOT: over quota). Not a lost worker: retrying on
+    the same disk fills it again, so the run fails at once with the file that did not fit.
+
+    `path` is absolute where raised (`checkpoints.save_atomic`); `fit` names it relative to the
+    data root (`disk.no_space_is_fatal`).
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        super().__init__(
+            f"no space left on the device holding {path}: free space there (or keep only the last "
+            "checkpoint) and resubmit the run"
+        )

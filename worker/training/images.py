@@ -12,12 +12,13 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
 from PIL import Image
 
-from worker.training.errors import BadImage, InvalidDataset
+from worker.training.errors import BadImage, ImageTooLarge, InvalidDataset
 
 # What Pillow raises for a truncated, corrupt or foreign file (UnidentifiedImageError is an OSError).
 _UNREADABLE = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
@@ -37,9 +38,14 @@ def _resize_and_crop(image: Image.Image, size: int) -> Image.Image:
     return image.crop((left, top, left + size, top + size))
 
 
-def _decode(path: Path, size: int | None) -> np.ndarray:
-    """One file as an H x W x 3 uint8 array (square `size` x `size` unless size is None)."""
-    with Image.open(path) as image:
+def _decode(source: Path | BinaryIO, size: int | None, max_pixels: int | None = None) -> np.ndarray:
+    """One file as an H x W x 3 uint8 array (square `size` x `size` unless size is None).
+
+    `max_pixels` refuses larger images from their header, before any pixel is decoded.
+    """
+    with Image.open(source) as image:
+        if max_pixels is not None and image.width * image.height > max_pixels:
+            raise ImageTooLarge(f"{image.width}x{image.height} pixels, more than the {max_pixels} allowed")
         if size is not None:
             # JPEG decodes at 1/2, 1/4 or 1/8 scale almost for free; draft keeps both sides >= size.
             image.draft("RGB", (size, size))
@@ -47,6 +53,22 @@ def _decode(path: Path, size: int | None) -> np.ndarray:
     if size is not None:
         rgb = _resize_and_crop(rgb, size)
     return np.array(rgb)  # writable: torch.from_numpy warns on read-only buffers
+
+
+def decode_one(source: BinaryIO, size: int, *, max_pixels: int) -> torch.Tensor:
+    """One image (an upload) as a (3, size, size) uint8 tensor, decoded exactly like a dataset's files.
+
+    Raises:
+        ImageTooLarge: the header declares more than `max_pixels` pixels (a decompression bomb).
+        BadImage: not an image Pillow can read, or a truncated one.
+    """
+    try:
+        pixels = _decode(source, size, max_pixels)
+    except Image.DecompressionBombError as error:  # Pillow's own ceiling, above max_pixels
+        raise ImageTooLarge(str(error)) from error
+    except _UNREADABLE as error:
+        raise BadImage(f"not a readable image ({error})") from error
+    return torch.from_numpy(pixels).permute(2, 0, 1).contiguous()
 
 
 def _read(path: Path, size: int | None, skip: bool) -> np.ndarray | None:

@@ -22,19 +22,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from app.schemas.metrics import EpochRecord, RunSummary, TestReport
+from app.schemas.metrics import EpochRecord, EpochVerdict, RunSummary, TestReport
 from app.schemas.train_config import TrainConfig
 from worker.training import checkpoints
 from worker.training.backbones import build_model
 from worker.training.datasets import ImageTensors, LoadedData, load_data
-from worker.training.errors import DivergedLoss, OutOfMemory, TrainingError
+from worker.training.errors import DiskFull, DivergedLoss, OutOfMemory, TrainingError
+from worker.training.eval_cadence import describe as describe_test_cadence
+from worker.training.eval_cadence import interval_for_test_split
 from worker.training.frozen_prefix import SplitModel, cached_views, describe, frozen_prefix_stages, split_model
 from worker.training.param_groups import apply_freezing, apply_lrs, build_optimizer
 from worker.training.progress import Progress
 from worker.training.runtime import Runtime
 from worker.training.transforms import flip_mask, iterate_batches, prepare_batch, to_device
 
-OnEpoch = Callable[[EpochRecord], None]
+OnEpoch = Callable[[EpochRecord], EpochVerdict | None]
 ShouldStop = Callable[[], bool]
 Forward = Callable[[torch.Tensor], torch.Tensor]
 
@@ -69,6 +71,7 @@ class Decisions:
     fused_optimizer: bool
     bf16: bool  # bf16 autocast and channels_last (CUDA)
     compile: bool  # torch.compile the trainable part
+    test_split: str  # when the test split is evaluated ("every epoch", "every 3rd epoch and the last", …)
 
     def report(self, frozen_prefix: str) -> dict[str, str]:
         """The record the dashboard shows, with how the frozen prefix runs in each phase."""
@@ -76,7 +79,7 @@ class Decisions:
             "data": self.placement, "decode": "cache hit" if self.decoded_from_cache else "no cache hit",
             "fused_optimizer": "on" if self.fused_optimizer else "off",
             "precision": "bf16 autocast, channels_last" if self.bf16 else "fp32",
-            "compile": "on" if self.compile else "off", "frozen_prefix": frozen_prefix,
+            "compile": "on" if self.compile else "off", "frozen_prefix": frozen_prefix, "test_split": self.test_split,
         }  # fmt: skip
 
 
@@ -94,6 +97,7 @@ class _Session:
     should_stop: ShouldStop
     runtime: Runtime
     feature_budget: int  # device bytes cached prefix features may take
+    test_interval: int = 1  # the test split is evaluated after every k-th epoch and the last
     train_forward: Forward | None = None  # the model, or its trainable suffix; maybe compiled
     parts: SplitModel | None = None  # set while leading stages are frozen (this phase's cut)
     cut: tuple[str, ...] | None = None  # the frozen leading stages the current phase was set up for
@@ -105,6 +109,7 @@ class _Session:
     best_val_acc: float | None = None
     best_epoch: int | None = None
     stopped: bool = False
+    pruned_epoch: int | None = None  # set when on_epoch answered PRUNE; kept in the checkpoint
 
 
 def resolve_device(name: str) -> torch.device:
@@ -297,12 +302,14 @@ def _check_finite(mean_loss: float, epoch: int, step: int) -> None:
 
 @torch.inference_mode()
 def evaluate(
-    session: _Session, split: ImageTensors, *, confusion: torch.Tensor | None = None
-) -> tuple[float | None, float | None]:
+    session: _Session, split: ImageTensors, *, confusion: torch.Tensor | None = None,
+    predictions: list[torch.Tensor] | None = None,
+) -> tuple[float | None, float | None]:  # fmt: skip
     """Mean loss and accuracy on a split, or (None, None) if it is empty.
 
     When `confusion` (classes × classes, int64) is given, counts are added to it:
-    rows are true classes, columns predictions.
+    rows are true classes, columns predictions. `predictions` receives each batch's
+    predicted classes (on the device), in the split's order.
     """
     if len(split) == 0:
         return None, None
@@ -319,6 +326,8 @@ def evaluate(
         loss_sum += F.cross_entropy(logits, labels, reduction="sum")
         predicted = logits.argmax(1)
         correct += (predicted == labels).sum()
+        if predictions is not None:
+            predictions.append(predicted)
         if confusion is not None:
             counts += torch.bincount(labels * confusion.shape[1] + predicted, minlength=counts.numel())
     if confusion is not None:
@@ -338,7 +347,7 @@ def _run_epoch(session: _Session, epoch: int) -> EpochRecord | None:
         return None
     train_seconds = time.perf_counter() - started
     val_loss, val_acc = evaluate(session, session.data.val)
-    due = (epoch + 1) % session.config.test_every == 0 or epoch == session.config.epochs - 1
+    due = (epoch + 1) % session.test_interval == 0 or epoch == session.config.epochs - 1
     test_loss, test_acc = evaluate(session, session.data.test) if due else (None, None)
     return EpochRecord(
         epoch=epoch, train_loss=train_loss, train_acc=train_acc, val_loss=val_loss, val_acc=val_acc,
@@ -361,17 +370,47 @@ def fit(
         runtime: where (device, folders) and how (progress bar, decode threads).
         on_epoch: called after each newly finished epoch, before its checkpoint is
             written: after a crash in between, that epoch runs again and is reported
-            again with the same number, so receivers should upsert by epoch.
+            again with the same number, so receivers should upsert by epoch. Answering
+            `EpochVerdict.PRUNE` ends the run after that epoch's checkpoint (a sweep's
+            pruner): the summary says `stop_reason="pruned"` and `pruned_epoch`, and a
+            resumed run trains no further.
         should_stop: polled before every training step; True ends the run early
             (its summary says `stopped`). Callers that query a database should throttle.
 
     Raises:
-        TrainingError: a subclass whose message says what to change.
+        TrainingError: a subclass whose message says what to change; `DiskFull` for any write
+            that found no space, naming the file relative to the data root.
     """
+    try:
+        return _fit(config, runtime, on_epoch, should_stop)
+    except Exception as error:
+        if not checkpoints.is_disk_full(error):
+            raise
+        raise DiskFull(_relative_to_data_root(_unwritten_path(error, runtime), runtime)) from error
+
+
+def _unwritten_path(error: BaseException, runtime: Runtime) -> Path:
+    """The file a disk-full error was writing, else the run's folder (a write's OSError names no file)."""
+    if isinstance(error, DiskFull):
+        return error.path
+    if isinstance(error, OSError) and error.filename:
+        return Path(error.filename)
+    return runtime.out_dir
+
+
+def _relative_to_data_root(path: Path, runtime: Runtime) -> Path:
+    root = runtime.data_root.resolve()
+    path = path if path.is_absolute() else Path.cwd() / path
+    return path.resolve().relative_to(root) if path.resolve().is_relative_to(root) else Path(path.name)
+
+
+def _fit(config: TrainConfig, runtime: Runtime, on_epoch: OnEpoch | None, should_stop: ShouldStop | None) -> FitResult:
     session = _start_session(config, runtime, should_stop or (lambda: False))
     out = runtime.out_dir
     try:
         for epoch in range(len(session.records), config.epochs):
+            if session.pruned_epoch is not None:
+                break
             record = _run_epoch(session, epoch)
             if record is None:
                 break
@@ -414,12 +453,15 @@ def _start_session(config: TrainConfig, runtime: Runtime, should_stop: ShouldSto
         device=device, image_size=image_size, should_stop=should_stop, runtime=runtime,
         feature_budget=budget - (placed.nbytes() if placement == "resident" else 0),
         progress=Progress(config.epochs, _steps_per_epoch(config, data), enabled=runtime.progress),
+        test_interval=interval_for_test_split(
+            config.test_every, train=len(data.train), val=len(data.val), test=len(data.test)),
     )  # fmt: skip
     runtime.out_dir.mkdir(parents=True, exist_ok=True)
     _resume(session, runtime.out_dir)
     session.decisions = Decisions(
         placement=placement, decoded_from_cache=data.from_cache, fused_optimizer=fused, bf16=device.type == "cuda",
         compile=should_compile(runtime.compile, device, config.epochs, len(data.train)),
+        test_split=describe_test_cadence(session.test_interval, config.test_every),
     )  # fmt: skip
     report = _write_fast_path(session)
     log.info("fast path: %s", ", ".join(f"{key}={value}" for key, value in report.items()))
@@ -554,12 +596,13 @@ def _finish_epoch(session: _Session, record: EpochRecord, out: Path, on_epoch: O
     session.records.append(record)
     if record.val_acc is not None and (session.best_val_acc is None or record.val_acc > session.best_val_acc):
         session.best_val_acc, session.best_epoch = record.val_acc, record.epoch
-        checkpoints.save_atomic(_payload(session, with_optimizer=False), out / "best.pt", before_replace=still_ours)
+        if session.runtime.keep_best:
+            checkpoints.save_atomic(_payload(session, with_optimizer=False), out / "best.pt", before_replace=still_ours)
     still_ours()
     with (out / "metrics.jsonl").open("a") as fh:
         fh.write(record.model_dump_json() + "\n")
-    if on_epoch is not None:
-        on_epoch(record)
+    if on_epoch is not None and on_epoch(record) == EpochVerdict.PRUNE:
+        session.pruned_epoch = record.epoch  # in the checkpoint below, so a resumed run stays stopped
     checkpoints.save_atomic(_payload(session, with_optimizer=True), out / "checkpoint.pt", before_replace=still_ours)
     session.progress.epoch_done(record)
 
@@ -574,6 +617,7 @@ def _payload(session: _Session, *, with_optimizer: bool) -> dict[str, Any]:
         "split_hash": session.data.split_hash,
         "best_val_acc": session.best_val_acc,
         "best_epoch": session.best_epoch,
+        "pruned_epoch": session.pruned_epoch,
         "records": [r.model_dump(mode="json") for r in session.records],
     }
     if with_optimizer:
@@ -594,6 +638,7 @@ def _resume(session: _Session, out: Path) -> None:
     session.optimizer.load_state_dict(saved["optimizer"])
     session.records = [EpochRecord.model_validate(r) for r in saved["records"]]
     session.best_val_acc, session.best_epoch = saved["best_val_acc"], saved["best_epoch"]
+    session.pruned_epoch = saved.get("pruned_epoch")  # absent from checkpoints older than pruning
     # metrics.jsonl may hold an epoch reported after the checkpoint was written: drop it.
     lines = "".join(r.model_dump_json() + "\n" for r in session.records)
     (out / "metrics.jsonl").write_text(lines)
@@ -609,15 +654,17 @@ def _test_report(session: _Session, out: Path) -> TestReport | None:
     when there is no validation split), also written to `out/test_report.json`."""
     if not session.records or len(session.data.test) == 0:
         return None
-    which = "best" if session.best_epoch is not None else "last"
+    which = "best" if session.best_epoch is not None and session.runtime.keep_best else "last"
     if which == "best":
         session.model.load_state_dict(checkpoints.load_trusted_format(out / "best.pt")["model"])
     classes = len(session.data.class_names)
     confusion = torch.zeros(classes, classes, dtype=torch.long)
-    _, accuracy = evaluate(session, session.data.test, confusion=confusion)
+    predicted: list[torch.Tensor] = []
+    _, accuracy = evaluate(session, session.data.test, confusion=confusion, predictions=predicted)
     report = TestReport(
         model=which, epoch=session.best_epoch if which == "best" else session.records[-1].epoch,
         accuracy=accuracy or 0.0, class_names=list(session.data.class_names), confusion=confusion.tolist(),
+        predictions=torch.cat(predicted).tolist(),
     )  # fmt: skip
     (out / "test_report.json").write_text(report.model_dump_json(indent=2) + "\n")
     return report
@@ -626,7 +673,7 @@ def _test_report(session: _Session, out: Path) -> TestReport | None:
 def _summarize(session: _Session, test_acc_at_best: float | None) -> RunSummary:
     records = session.records
     steady = records[1:] or records  # the first epoch pays for warm-up and caches
-    finished = len(records) == session.config.epochs
+    finished = len(records) == session.config.epochs and session.pruned_epoch is None
     return RunSummary(
         epochs_done=len(records),
         best_val_acc=session.best_val_acc,
@@ -637,5 +684,6 @@ def _summarize(session: _Session, test_acc_at_best: float | None) -> RunSummary:
         images_per_s=sum(r.images_per_s for r in steady) / len(steady) if steady else None,
         split_hash=session.data.split_hash,
         stopped=not finished,
-        stop_reason="cancelled" if session.stopped else None,
+        stop_reason="cancelled" if session.stopped else "pruned" if session.pruned_epoch is not None else None,
+        pruned_epoch=session.pruned_epoch,
     )

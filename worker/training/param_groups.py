@@ -1,6 +1,6 @@
 """From stage schedules to an optimizer: param groups, per-step LRs and frozen stages.
 
-One group per stage (two when weight decay spares norm and bias parameters), tagged
+One group per stage (two when weight decay is set to spare norm and bias parameters), tagged
 with its stage name so that `apply_lrs` can set each group from `schedules.lr_at`.
 Stages that never train stay out of the optimizer entirely: no momentum buffers, no
 weight decay creeping into weights that are meant to stay put.
@@ -23,9 +23,9 @@ def build_param_groups(model: nn.Module, config: TrainConfig) -> list[dict[str, 
     """Optimizer param groups, in stage order, for every stage that trains at some point.
 
     Each group has "params", "stage", "weight_decay" and "lr" (the LR at the first
-    step). Parameters with `ndim <= 1` (norm weights, biases) get no weight decay unless
-    `config.optimizer.decay_norm_and_bias`: decaying them only shrinks the scale the
-    network learned (as in timm's `param_groups_weight_decay`).
+    step). Every parameter decays by default (torchvision's reference recipe); with
+    `config.optimizer.decay_norm_and_bias: false`, parameters with `ndim <= 1` (norm
+    weights, biases) get none, as in timm's `param_groups_weight_decay`.
     """
     decay = config.optimizer.weight_decay
     groups: list[dict[str, Any]] = []

@@ -33,6 +33,8 @@ class Runtime:
             randomly cropped (augment "none", or "flip": both views are cached) and they
             run in eval mode (not `train_frozen_bn`), compute their outputs once per phase
             and train the rest from them. Exact, so on by default; never where inexact.
+        keep_best: write `best.pt` (the best-val model) beside `checkpoint.pt`; off, only
+            the last epoch is kept (half the disk of a run) and the test report is the last model's.
         compile: torch.compile the training forward: "on", "off", or "auto" (only on
             CUDA and for runs long enough to repay the warm-up; see `loop.should_compile`).
     """
@@ -49,3 +51,4 @@ class Runtime:
     decode_cache_budget_bytes: int | None = None
     cache_frozen_features: bool = True
     compile: CompileMode = "auto"
+    keep_best: bool = True

@@ -33,31 +33,43 @@ def _step(schedule: ScheduleConfig, epoch: int) -> float:
     return schedule.gamma**passed
 
 
-def schedule_factor(schedule: ScheduleConfig, t: float, epochs: int) -> float:
+def _onecycle(schedule: ScheduleConfig, step: float, total: float) -> float:
+    """`torch.optim.lr_scheduler.OneCycleLR`'s factor at `step` (0-based) of `total` steps.
+
+    Smith & Topin (2017), as torch computes it (two phases, cosine annealing): from
+    max/div_factor up to max at step pct_start * total - 1, then down to
+    max / (div_factor * final_div) at the last step, total - 1.
+    """
+    peak = schedule.max_factor
+    start = peak / schedule.div_factor
+    end = start / schedule.final_div
+    up = schedule.pct_start * total - 1
+    if step <= up:
+        return _cosine(start, peak, step / up if up > 0 else 1.0)
+    return _cosine(peak, end, (step - up) / max(total - 1 - up, 1e-9))
+
+
+def schedule_factor(schedule: ScheduleConfig, t: float, epochs: int, steps_per_epoch: int = 1) -> float:
     """The global multiplier at time `t` (in epochs, fractional) of `epochs`.
 
     Warm-up multiplies the main curve, whose clock starts after warm-up ends, so a
     cosine still spans the whole remaining run and reaches its floor at t = epochs
-    (as PyTorch's CosineAnnealingLR with T_max = epochs does).
+    (as PyTorch's CosineAnnealingLR with T_max = epochs does). `onecycle` counts
+    optimizer steps (`steps_per_epoch` of them per epoch, or one per epoch when not
+    `per_step`), as OneCycleLR's `total_steps` does.
     """
     if not schedule.per_step:
-        t = math.floor(t)
+        t, steps_per_epoch = math.floor(t), 1
     main_t = max(t - schedule.warmup_epochs, 0.0)
     main_len = max(epochs - schedule.warmup_epochs, 1e-9)
-    pct = main_t / main_len
     if schedule.name == "constant":
         factor = 1.0
     elif schedule.name == "step":
         factor = _step(schedule, math.floor(main_t))
     elif schedule.name == "cosine":
-        factor = _cosine(1.0, schedule.min_factor, pct)
-    else:  # onecycle (Smith & Topin, 2017): cosine up, then cosine down
-        peak = schedule.max_factor
-        low, final = peak / schedule.div_factor, peak / schedule.final_div
-        if pct < schedule.pct_start:
-            factor = _cosine(low, peak, pct / schedule.pct_start)
-        else:
-            factor = _cosine(peak, final, (pct - schedule.pct_start) / (1 - schedule.pct_start))
+        factor = _cosine(1.0, schedule.min_factor, main_t / main_len)
+    else:  # onecycle, counted in whole steps so that it lands on torch's values exactly
+        factor = _onecycle(schedule, round(main_t * steps_per_epoch), main_len * steps_per_epoch)
     return factor * _warmup(schedule, t)
 
 
@@ -70,7 +82,7 @@ def lr_at(config: TrainConfig, stage: str, epoch: int, step: int = 0, steps_per_
     if base == 0:
         return 0.0
     t = epoch + step / max(steps_per_epoch, 1)
-    return base * schedule_factor(config.schedule, t, config.epochs)
+    return base * schedule_factor(config.schedule, t, config.epochs, max(steps_per_epoch, 1))
 
 
 def is_frozen(config: TrainConfig, stage: str, epoch: int) -> bool:

@@ -26,9 +26,9 @@ from app.schemas.catalog import NORMALIZATIONS
 
 AUGMENTS = ("none", "flip", "crop_flip", "resized_crop_flip")
 EVAL_CROP_RATIO = 224 / 256  # the ImageNet convention: resize to 256, center-crop 224
-# RandomResizedCrop's area range: (0.25, 1) rather than torchvision's (0.08, 1), which
-# destroys too much of a small fine-tuning set's images (fastai's default is similar).
-_CROP_SCALE = (0.25, 1.0)
+# RandomResizedCrop's area range, torchvision's default (and its reference recipe's). The
+# area is that of the stored square (the image's central square, see the module docstring).
+_CROP_SCALE = (0.08, 1.0)
 _CROP_LOG_RATIO = (math.log(3 / 4), math.log(4 / 3))
 _CROP_TRIES = 10  # as torchvision: draw up to 10 boxes, keep the first that fits
 
@@ -39,7 +39,7 @@ def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
 
 
-def _eval_view(images: torch.Tensor, image_size: int) -> torch.Tensor:
+def eval_view(images: torch.Tensor, image_size: int) -> torch.Tensor:
     """The central view at `image_size`: crop 224/256 of a larger image, or resize a smaller one."""
     side = images.shape[-1]
     if side > image_size:
@@ -154,7 +154,7 @@ def prepare_batch(
         image_size: the output side length.
         augment: "none", "flip" (random horizontal flip), "crop_flip" (pad by
             image_size // 8 at output size, random crop back, flip) or
-            "resized_crop_flip" (random resized crop, area 25-100 %, aspect 3/4-4/3, flip).
+            "resized_crop_flip" (random resized crop, area 8-100 %, aspect 3/4-4/3, flip).
         normalization: a key of `NORMALIZATIONS`: "imagenet" (RGB / 255, standardised)
             or "caffe" (BGR, 0-255, mean subtracted).
         generator: CPU generator for the random parameters (None: torch's global one).
@@ -171,7 +171,7 @@ def prepare_batch(
     if train and augment == "resized_crop_flip":
         x = _flip(_random_resized_crop(images, image_size, generator), generator)
     else:
-        x = _eval_view(images, image_size)
+        x = eval_view(images, image_size)
         if train and augment == "crop_flip":
             x = _flip(_pad_crop(x, generator), generator)
         elif train and augment == "flip":

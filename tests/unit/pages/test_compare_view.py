@@ -46,9 +46,17 @@ COMPARE = CompareRead(
 def test_rows_follow_the_reference_layout() -> None:
     rows = compare_page(COMPARE, metric="val_acc", max_compare=20).rows
     assert [(r.label, r.description, r.train_acc, r.test_acc, r.weights) for r in rows] == [
-        ("#1 run1", "conv1–3 1e-4, conv4–5 1e-3, classifier 1e-1", 0.9, 0.55, "ImageNet"),
+        ("#1 run1", "conv1–3 1e-4, conv4–5 1e-3, classifier 1e-1", 0.9, 0.5, "ImageNet"),
         ("#2 run2", "all 1e-1", 0.6, 0.65, "scratch"),  # running: from its curve so far
     ]
+
+
+def test_test_acc_is_the_last_epochs_and_the_best_val_pick_stands_beside_it() -> None:
+    # The reference table selects no model on extra labels: its test accuracy is the last epoch's.
+    first, second = compare_page(COMPARE, metric="val_acc", max_compare=20).rows
+
+    assert (first.test_acc, first.test_acc_at_best_val) == (0.5, 0.55)
+    assert (second.test_acc, second.test_acc_at_best_val) == (0.65, 0.65)
 
 
 def test_stage_lrs_are_compared_as_trained_and_raw_stage_keys_are_dropped() -> None:
@@ -74,4 +82,4 @@ def test_curves_csv_has_one_row_per_epoch_with_stage_lrs() -> None:
 def test_summary_csv_keeps_accuracies_as_fractions() -> None:
     page = compare_page(COMPARE, metric="val_acc", max_compare=20)
     first = next(csv.DictReader(io.StringIO(summary_csv(page))))
-    assert (first["model"], first["test_acc"]) == ("#1 run1", "0.55")
+    assert (first["model"], first["test_acc"], first["test_acc_at_best_val"]) == ("#1 run1", "0.5", "0.55")

@@ -1,0 +1,87 @@
+"""Using a trained run without a server: `predict` images, `export` the model.
+
+RUN is a run folder (`stagewise train --out`, or `<data root>/runs/<id>`) or a checkpoint
+file; its checkpoint carries the config and class names. Torch is imported inside the
+commands so `stagewise --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from app.settings import get_settings
+
+RunArg = Annotated[Path, typer.Argument(help="a run folder (holding best.pt / checkpoint.pt) or a checkpoint file")]
+CheckpointOpt = Annotated[str, typer.Option("--checkpoint", help="best | last")]
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def predict(
+    run: RunArg,
+    images: Annotated[list[Path], typer.Argument(help="image files")],
+    top_k: Annotated[int, typer.Option("--top-k", min=1, help="classes to show per image")] = 5,
+    checkpoint: CheckpointOpt = "best",
+) -> None:
+    """Print the top classes of each image as JSON lines, through the run's eval transform."""
+    import torch
+
+    from worker.training import inference
+    from worker.training.errors import TrainingError
+
+    try:
+        classifier = inference.load_classifier(inference.checkpoint_in(run, checkpoint))
+    except (TrainingError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    pixels = get_settings().max_upload_image_pixels
+    stored = []
+    for image in images:
+        try:
+            with image.open("rb") as source:
+                stored.append(inference.read_image(classifier, source, max_pixels=pixels))
+        except (TrainingError, OSError) as exc:
+            raise _fail(f"{image}: {exc}") from None
+    ranked = inference.top_k(inference.probabilities(classifier, torch.stack(stored)), top_k)
+    for image, best in zip(images, ranked, strict=True):
+        top = [{"name": classifier.class_names[i], "probability": round(p, 6)} for i, p in best]
+        typer.echo(json.dumps({"file": str(image), "top": top}))
+
+
+def export(
+    run: RunArg,
+    format: Annotated[str, typer.Option("--format", help="onnx | torchscript | safetensors")] = "onnx",
+    out: Annotated[Path, typer.Option("-o", "--out", help="the zip to write (model + model_card.json)")] = Path(
+        "model.zip"
+    ),
+    checkpoint: CheckpointOpt = "best",
+) -> None:
+    """Write a checked export of the run's model with its model card, as a zip."""
+    from worker.training import export as exporting
+    from worker.training import inference
+    from worker.training.errors import TrainingError
+
+    folder = Path(tempfile.mkdtemp(prefix="stagewise-export-"))
+    try:
+        classifier = inference.load_classifier(inference.checkpoint_in(run, checkpoint))
+        result = exporting.export_model(classifier, format, folder, extra={"checkpoint": checkpoint})
+        shutil.move(result.archive, out)
+    except (TrainingError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    typer.echo(f"wrote {out} ({format}; logits within {result.max_abs_diff:.1e} of PyTorch's)")
+
+
+def register(cli: typer.Typer) -> None:
+    """Add the model-use commands to `cli`."""
+    cli.command()(predict)
+    cli.command()(export)
