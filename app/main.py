@@ -9,19 +9,23 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api import router as api_router
 from app.api.guard import AuthGate
 from app.api.limits import BodySizeLimit
+from app.api.security_headers import SecurityHeaders
 from app.api.uploads import body_limits
 from app.db import Database
 from app.db.migrations import upgrade
 from app.pages.account import router as account_page_router
 from app.pages.dataset_upload import router as upload_page_router
+from app.pages.errors import error_page, status_page, wants_html
 from app.pages.router import router as pages_router
 from app.pages.templating import get_templates
 from app.services.errors import (
@@ -68,7 +72,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     The engine and the Celery app are built here, per app; on start-up the database is
     migrated (unless `migrate_on_start` is off) and a heartbeat sweeper starts. Every
-    request passes `AuthGate` (inside the body-size limit), so no route can skip it.
+    request passes `AuthGate` (inside the body-size limit), so no route can skip it, and every
+    response carries the security headers (`SecurityHeaders`, outermost).
     """
     settings = settings or get_settings()
     app = FastAPI(title="Stagewise", version="0.1.0", lifespan=_lifespan, docs_url=None)
@@ -85,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _add_error_handlers(app)
     app.add_middleware(AuthGate, settings=settings, database=app.state.database)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, per_path=body_limits(settings.max_upload_bytes))
+    app.add_middleware(SecurityHeaders)  # outermost: refusals and 413s carry the headers too
     return app
 
 
@@ -133,20 +139,35 @@ def _sweep_once(app: FastAPI) -> None:
 
 
 def _add_error_handlers(app: FastAPI) -> None:
+    """JSON for API clients; the dashboard's error page for a browser's navigation (`wants_html`)."""
+
     @app.exception_handler(ServiceError)
-    async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
+    async def service_error(request: Request, exc: ServiceError) -> Response:
         status = next((code for kind, code in STATUS_OF.items() if isinstance(exc, kind)), 500)
+        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, TooManyAttempts) else None
+        if wants_html(request):
+            return error_page(request, exc)
         if isinstance(exc, InvalidInput):
             detail = [{"loc": list(e.loc), "msg": e.msg, "type": e.type} for e in exc.errors]
             return JSONResponse({"detail": detail}, status_code=status)
-        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, TooManyAttempts) else None
         return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         # The same body as InvalidInput's; FastAPI's default would echo the whole input back.
         detail = [
             {"loc": list(e["loc"]), "msg": str(e["msg"]).removeprefix("Value error, "), "type": e["type"]}
             for e in exc.errors()
         ]
+        if wants_html(request):
+            messages = [f"{'.'.join(map(str, d['loc'][1:])) or d['loc'][0]}: {d['msg']}" for d in detail]
+            return status_page(request, 422, [f"{request.url.path} cannot be shown.", *messages])
         return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # Unknown URLs (404) and wrong methods (405) end here; FastAPI's default body otherwise.
+        if wants_html(request):
+            message = f"There is no page at {request.url.path}." if exc.status_code == 404 else str(exc.detail)
+            return status_page(request, exc.status_code, [message], headers=exc.headers)
+        return await http_exception_handler(request, exc)
