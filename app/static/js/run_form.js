@@ -44,8 +44,12 @@
     const value = q("value").value.trim();
     if (q("frozen").checked) spec.lr = 0;
     else if (value !== "") spec[q("mode").value] = Number.isNaN(Number(value)) ? value : Number(value);
+    // "Unfreeze at epoch k" is 1-based (the first epoch it trains); the config counts the epochs
+    // it stays frozen (mirrors app/pages/run_form.py: unfreeze_epoch).
     const unfreeze = q("unfreeze_epoch").value.trim();
-    if (unfreeze !== "" && unfreeze !== "0") spec.unfreeze_epoch = Number.isNaN(Number(unfreeze)) ? unfreeze : Number(unfreeze);
+    if (/^\d+$/.test(unfreeze)) {
+      if (Number(unfreeze) > 1) spec.unfreeze_epoch = Number(unfreeze) - 1;
+    } else if (unfreeze !== "") spec.unfreeze_epoch = unfreeze;
     return spec;
   }
 
@@ -189,7 +193,7 @@
       const value = tr.querySelector('[name$=".value"]');
       value.disabled = lr === 0;
       value.value = lr === 0 ? "" : Number(lr.toPrecision(6));
-      tr.querySelector('[name$=".unfreeze_epoch"]').value = 0;
+      tr.querySelector('[name$=".unfreeze_epoch"]').value = 1;
     });
   }
 
@@ -228,10 +232,7 @@
   }
 
   function drawPlan(plan) {
-    const epochs = Array.from({ length: plan.epochs }, (_, i) => i);
-    const traces = plan.stages.map((s, i) => charts.trace(s.name, epochs, plan.lr[s.name].map((v) => (v > 0 ? v : null)), i));
-    const xRange = [0.5, plan.epochs + 0.5];
-    charts.draw(preview, traces, charts.layout("LR (log scale; gaps = frozen)", { log: true, xRange, dtick: plan.epochs <= 12 ? 1 : undefined }));
+    window.Stagewise.lrPreview.draw(preview, plan); // lr_preview.js: ramps, frozen strips, shared lines
     plan.stages.forEach((s) => {
       const cell = tbody.querySelector(`tr[data-stage="${CSS.escape(s.name)}"] [data-params]`);
       if (cell) cell.textContent = s.params.toLocaleString("en-US");
