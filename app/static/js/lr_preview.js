@@ -54,7 +54,7 @@ window.Stagewise = window.Stagewise || {};
       base: runs.map(([a]) => a + 0.5), x: runs.map(([a, b]) => b - a + 1),
       marker: { color: charts.cssVar("--bg"), line: { color: colour, width: 1 }, pattern: { shape: "/", fgcolor: colour, size: 6 } },
       text: runs.map(() => `${label} frozen`), textposition: "inside", insidetextanchor: "start",
-      textfont: { color: charts.cssVar("--fg") }, width: 0.8,
+      textfont: { color: charts.cssVar("--fg"), size: 11 }, constraintext: "none", width: 0.8,
       hovertemplate: runs.map(([a, b]) => `${label} frozen in epoch${a === b ? ` ${a + 1}` : `s ${a + 1}–${b + 1}`}<extra></extra>`),
     };
   }
@@ -68,7 +68,7 @@ window.Stagewise = window.Stagewise || {};
     const lay = charts.layout("LR (log scale)", { log: true, xRange: [0.5, plan.epochs + 0.5], dtick: plan.epochs <= 12 ? 1 : undefined });
     lay.hovermode = "closest";
     if (frozenGroups.length) {
-      const share = Math.min(0.08 * frozenGroups.length, 0.4);
+      const share = Math.min(0.1 * frozenGroups.length, 0.4);
       lay.yaxis.domain = [share + 0.06, 1];
       lay.yaxis2 = { domain: [0, share], type: "category", showticklabels: false, showgrid: false, fixedrange: true, zeroline: false };
       lay.barmode = "overlay";
