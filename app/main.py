@@ -146,7 +146,7 @@ def _add_error_handlers(app: FastAPI) -> None:
         status = next((code for kind, code in STATUS_OF.items() if isinstance(exc, kind)), 500)
         headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, TooManyAttempts) else None
         if wants_html(request):
-            return error_page(request, exc)
+            return error_page(request, exc, headers)
         if isinstance(exc, InvalidInput):
             detail = [{"loc": list(e.loc), "msg": e.msg, "type": e.type} for e in exc.errors]
             return JSONResponse({"detail": detail}, status_code=status)

@@ -35,11 +35,11 @@ def wants_html(request: Request) -> bool:
     return request.headers.get("accept", "").lstrip().lower().startswith("text/html")
 
 
-def error_page(request: Request, exc: ServiceError) -> HTMLResponse:
+def error_page(request: Request, exc: ServiceError, headers: dict[str, str] | None = None) -> HTMLResponse:
     """A page saying what went wrong, in the user's terms."""
     messages = [f"{'.'.join(map(str, e.loc[1:]))}: {e.msg}" for e in exc.errors] if isinstance(
         exc, InvalidInput) else [str(exc)]  # fmt: skip
-    return status_page(request, status_of(exc), messages)
+    return status_page(request, status_of(exc), messages, headers)
 
 
 def status_page(request: Request, status: int, messages: list[str], headers: dict[str, str] | None = None) -> HTMLResponse:
