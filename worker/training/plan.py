@@ -8,7 +8,7 @@ from worker.training.backbones import count_stage_params
 from worker.training.schedules import frozen_table, is_frozen, is_trainable_ever, lr_at, lr_curve, lr_table
 
 MAX_POINTS_PER_EPOCH = 8  # LR samples per epoch for plots: enough to draw a warm-up ramp
-MAX_CURVE_POINTS = 800  # per stage: a long run gets fewer samples per epoch, not a megabyte of JSON
+MAX_CURVE_POINTS = 400  # per stage: a long run gets fewer samples per epoch, not a megabyte of JSON
 
 
 def make_plan(config: TrainConfig, num_classes: int, steps_per_epoch: int = 1) -> Plan:
