@@ -66,7 +66,8 @@ def _tab(browser: Browser, server: Server, viewport: dict[str, int], scheme: str
 def _settle(tab: Page, path: str) -> None:
     """Open a page and wait until its scripts have drawn (plots, Swagger UI)."""
     tab.goto(path)
-    tab.wait_for_load_state("networkidle")
+    # The first plan preview imports torch in the server: slow on a loaded 2-core machine.
+    tab.wait_for_load_state("networkidle", timeout=60_000)
 
 
 @pytest.mark.parametrize(("size", "viewport"), [("390", PHONE), ("1440", LAPTOP)])
