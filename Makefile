@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test services chromium lint bench clean
+.PHONY: run test test-data services chromium lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -26,7 +26,13 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check app worker tests bench
 	$(VENV)/bin/lint-imports
 
-test: $(STAMP) services chromium
+# The real test images: found in $$STAGEWISE_TEST_DATA, ../shared/datasets or
+# ~/.cache/stagewise-test-data, else downloaded there from the public originals (checked);
+# offline it stops at once naming what to put where. The tests themselves never download.
+test-data: $(STAMP)
+	$(PY) scripts/test_data.py
+
+test: $(STAMP) services chromium test-data
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 

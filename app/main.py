@@ -10,10 +10,12 @@ from pathlib import Path
 
 import fastapi_offline
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.api import router as api_router
@@ -21,11 +23,13 @@ from app.api.errors import status_of
 from app.api.guard import AuthGate
 from app.api.inference import body_limits as predict_body_limits
 from app.api.limits import BodySizeLimit, BodyTimeout
+from app.api.security_headers import SecurityHeaders
 from app.api.uploads import body_limits
 from app.db import Database
 from app.db.migrations import upgrade
 from app.pages.account import router as account_page_router
 from app.pages.dataset_upload import router as upload_page_router
+from app.pages.errors import error_page, status_page, wants_html
 from app.pages.router import router as pages_router
 from app.pages.templating import get_templates
 from app.queue import TaskQueue, make_celery
@@ -45,7 +49,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     The engine and the Celery app are built here, per app; on start-up the database is
     migrated (unless `migrate_on_start` is off) and a heartbeat sweeper starts. Every
-    request passes `AuthGate` (inside the body-size limit), so no route can skip it.
+    request passes `AuthGate` (inside the body-size limit), so no route can skip it, and every
+    response carries the security headers (`SecurityHeaders`, outermost).
     """
     settings = settings or get_settings()
     app = FastAPI(title="Stagewise", version="0.1.0", lifespan=_lifespan, docs_url=None)
@@ -67,9 +72,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(BodyTimeout, idle_s=settings.body_idle_timeout_s, total_s=settings.body_timeout_s)
     if settings.forwarded_allow_ips:
-        # Outermost, so that every layer (the login rate limit, secure cookies) sees the
+        # Outside the gate, so that every layer (the login rate limit, secure cookies) sees the
         # real client; only the configured proxies may say who that is.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
+    app.add_middleware(SecurityHeaders)  # outermost: refusals and 413s carry the headers too
     return app
 
 
@@ -116,20 +122,35 @@ def _sweep_once(app: FastAPI) -> None:
 
 
 def _add_error_handlers(app: FastAPI) -> None:
+    """JSON for API clients; the dashboard's error page for a browser's navigation (`wants_html`)."""
+
     @app.exception_handler(ServiceError)
-    async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
+    async def service_error(request: Request, exc: ServiceError) -> Response:
         status = status_of(exc)
+        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, TooManyAttempts) else None
+        if wants_html(request):
+            return error_page(request, exc, headers)
         if isinstance(exc, InvalidInput):
             detail = [{"loc": list(e.loc), "msg": e.msg, "type": e.type} for e in exc.errors]
             return JSONResponse({"detail": detail}, status_code=status)
-        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, TooManyAttempts) else None
         return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         # The same body as InvalidInput's; FastAPI's default would echo the whole input back.
         detail = [
             {"loc": list(e["loc"]), "msg": field_message(e), "type": e["type"]}
             for e in exc.errors()
         ]
+        if wants_html(request):
+            messages = [f"{'.'.join(map(str, d['loc'][1:])) or d['loc'][0]}: {d['msg']}" for d in detail]
+            return status_page(request, 422, [f"{request.url.path} cannot be shown.", *messages])
         return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # Unknown URLs (404) and wrong methods (405) end here; FastAPI's default body otherwise.
+        if wants_html(request):
+            message = f"There is no page at {request.url.path}." if exc.status_code == 404 else str(exc.detail)
+            return status_page(request, exc.status_code, [message], headers=exc.headers)
+        return await http_exception_handler(request, exc)

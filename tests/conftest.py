@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATASETS = REPO_ROOT.parent / "shared" / "datasets"
+from scripts.test_data import MissingTestData, candidates, ensure_test_data
 
 
 @pytest.fixture(scope="session")
 def shared_datasets() -> Path:
-    """The real test images (Ants & Bees, CIFAR-10 JPEGs) beside the checkout."""
-    if not (SHARED_DATASETS / "hymenoptera_data").is_dir():
-        pytest.fail(f"test images missing: expected {SHARED_DATASETS}/hymenoptera_data (see shared/datasets/README.md)")
-    return SHARED_DATASETS
+    """The real test images (Ants & Bees, CIFAR-10 JPEGs): in $STAGEWISE_TEST_DATA, beside the
+    checkout (../shared/datasets) or in ~/.cache/stagewise-test-data, as scripts/test_data.py
+    (run by `make test`) finds or fetches them. The tests themselves never download."""
+    try:
+        return ensure_test_data(candidates(os.environ, Path.home()), Path("/nonexistent"), offline=True)
+    except MissingTestData as exc:
+        pytest.fail(f"test images missing (run `python scripts/test_data.py`): {exc}")
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from app.presets import InvalidOverride, UnknownPreset, load_preset, parse_set_option, preset_names, resolve_config
 from app.schemas.catalog import BACKBONES
+from app.schemas.plan import Plan
 from app.schemas.train_config import TrainConfig
 from app.settings import get_settings
 
@@ -72,7 +73,10 @@ def train(
         result = fit(cfg, runtime)
     except TrainingError as exc:
         raise _fail(str(exc), code=1) from None
-    typer.echo(json.dumps(result.summary.model_dump(), indent=2))
+    summary = result.summary.model_dump()
+    if summary["best_epoch"] is not None:  # printed 1-based, as the progress bar counted (summary.json: 0-based)
+        summary["best_epoch"] += 1
+    typer.echo(json.dumps(summary, indent=2))
 
 
 def plan(config: ConfigArg, as_json: JsonOpt = False, sets: SetOpt = None) -> None:
@@ -89,12 +93,35 @@ def plan(config: ConfigArg, as_json: JsonOpt = False, sets: SetOpt = None) -> No
         typer.echo(result.model_dump_json(indent=2))
         return
     typer.echo(f"{cfg.backbone}, {result.num_classes} classes, {cfg.epochs} epochs, schedule {cfg.schedule.name}")
-    typer.echo(f"{'stage':<12} {'params':>12} {'lr@0':>10} {'frozen':>7}  lr at epochs 1, 2, ... (first/mid/last)")
+    shown = sorted({0, (cfg.epochs - 1) // 2, cfg.epochs - 1})
+    heading = ", ".join(str(e + 1) for e in shown)
+    typer.echo(f"{'stage':<12} {'params':>12}  {'frozen in epochs':<17} LR in epochs {heading} (from → to within an epoch)")
     for stage in result.stages:
-        lrs = result.lr[stage.name]
-        shown = ", ".join(f"{v:.3g}" for v in (lrs[0], lrs[len(lrs) // 2], lrs[-1]))
-        typer.echo(f"{stage.name:<12} {stage.params:>12,} {stage.lr:>10.3g} {stage.frozen!s:>7}  {shown}")
+        lrs = " | ".join(_epoch_lr(result, stage.name, e) for e in shown)
+        typer.echo(f"{stage.name:<12} {stage.params:>12,}  {_epoch_ranges(result.frozen[stage.name]):<17} {lrs}")
     typer.echo(f"trainable {result.trainable_params:,} of {result.total_params:,} parameters")
+
+
+def _epoch_lr(result: Plan, stage: str, epoch: int) -> str:
+    """A stage's LR in one epoch (0-based): "frozen", one value, or where a warm-up ramps from and to."""
+    if result.frozen[stage][epoch]:
+        return "frozen"
+    n = result.points_per_epoch
+    samples = result.lr_curve[stage][epoch * n : (epoch + 1) * n]
+    return f"{samples[0]:.3g}" if samples[0] == samples[-1] else f"{samples[0]:.3g} → {samples[-1]:.3g}"
+
+
+def _epoch_ranges(flags: list[bool]) -> str:
+    """Epochs (1-based, as every page counts them) where a flag holds: "–", "all", "1–3, 7"."""
+    if all(flags):
+        return "all"
+    ranges: list[list[int]] = []
+    for epoch, flag in enumerate(flags, start=1):
+        if flag and ranges and ranges[-1][1] == epoch - 1:
+            ranges[-1][1] = epoch
+        elif flag:
+            ranges.append([epoch, epoch])
+    return ", ".join(f"{a}" if a == b else f"{a}–{b}" for a, b in ranges) or "–"
 
 
 def stages(

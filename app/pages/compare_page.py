@@ -127,7 +127,7 @@ def diff_rows(differences: list[ConfigDifference], run_ids: list[int]) -> list[D
 def _stage_text(stage: StageLR | None) -> str:
     if stage is None:
         return "–"
-    late = f" from epoch {stage.unfreeze_epoch}" if stage.unfreeze_epoch and stage.lr else ""
+    late = f" from epoch {stage.unfreeze_epoch + 1}" if stage.unfreeze_epoch and stage.lr else ""
     return format_lr(stage.lr) + late
 
 
@@ -207,8 +207,8 @@ def curves_csv(compare: CompareRead) -> str:
     """Every epoch of every run, one row each, with one `lr.<stage>` column per stage seen."""
     stages = sorted({stage for curve in compare.curves.values() for m in curve for stage in m.lr})
     header = ["run_id", "model", *EPOCH_FIELDS, *(f"lr.{s}" for s in stages)]
-    rows = [
-        [run.id, run_label(run), *(getattr(m, f) for f in EPOCH_FIELDS), *(m.lr.get(s) for s in stages)]
+    rows = [  # epochs counted from 1, as every page and plot shows them (the API's records count from 0)
+        [run.id, run_label(run), m.epoch + 1, *(getattr(m, f) for f in EPOCH_FIELDS[1:]), *(m.lr.get(s) for s in stages)]
         for run in compare.runs
         for m in compare.curves.get(run.id, [])
     ]

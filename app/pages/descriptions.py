@@ -74,7 +74,7 @@ def describe_stages(stages: Sequence[StageLR]) -> str:
         label = "all" if len(groups) == 1 and len(stages) > 1 else _group_label([s.name for s in group])
         phrase = f"{label} {format_lr(group[0].lr)}"
         if group[0].unfreeze_epoch and group[0].lr > 0:
-            phrase += f" from epoch {group[0].unfreeze_epoch}"
+            phrase += f" from epoch {group[0].unfreeze_epoch + 1}"  # 1-based, as pages count
         phrases.append(phrase)
     return ", ".join(phrases)
 

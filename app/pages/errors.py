@@ -1,7 +1,9 @@
-"""Service errors on pages: an HTML page with the same status the API would answer.
+"""Errors for people: an HTML page in the dashboard's frame, with the status the API would answer.
 
-The API's handler answers JSON; a person clicking a link to a deleted run
-should get a readable page instead, with the same status code.
+The app's handlers (`app.main`) answer JSON to API clients and this page to a browser that
+navigated (its `Accept` asks for HTML first): a person clicking a link to a deleted run, a
+mistyped URL or "Download checkpoint" of a failed run gets a readable page with a way back,
+not a JSON body. Page routes wrapped in `html_errors` always answer with the page.
 """
 
 from __future__ import annotations
@@ -22,13 +24,26 @@ P = ParamSpec("P")
 R = TypeVar("R", bound=Response)
 
 
-def error_page(request: Request, exc: ServiceError) -> HTMLResponse:
+def wants_html(request: Request) -> bool:
+    """A browser's navigation (Accept starts with text/html), not a script's fetch or an API client."""
+    return request.headers.get("accept", "").lstrip().lower().startswith("text/html")
+
+
+def error_page(request: Request, exc: ServiceError, headers: dict[str, str] | None = None) -> HTMLResponse:
     """A page saying what went wrong, in the user's terms."""
     messages = [f"{'.'.join(map(str, e.loc[1:]))}: {e.msg}" for e in exc.errors] if isinstance(
         exc, InvalidInput) else [str(exc)]  # fmt: skip
-    status = status_of(exc)
+    return status_page(request, status_of(exc), messages, headers)
+
+
+def status_page(request: Request, status: int, messages: list[str], headers: dict[str, str] | None = None) -> HTMLResponse:
+    """The dashboard's error page for `status`, with the messages and a way back."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    same_site = bool(referer.netloc) and referer.netloc == request.headers.get("host", "")
+    back = safe_next(referer.path + (f"?{referer.query}" if referer.query else ""), "") if same_site else ""
+    page = {"status": status, "messages": messages, "back": back if referer.path != request.url.path else ""}
     return get_templates().TemplateResponse(
-        request, "error.html", {"page": {"status": status, "messages": messages}, "nav": ""}, status_code=status
+        request, "error.html", {"page": page, "nav": ""}, status_code=status, headers=headers
     )
 
 

@@ -40,7 +40,7 @@ class StageRow:
     mode: str  # "lr" (absolute) or "mult" (times optimizer.lr)
     value: str  # "" = the optimizer's base LR
     frozen: bool
-    unfreeze_epoch: int | str  # a string when re-showing what the user typed
+    unfreeze_at: int | str  # 1-based: the first epoch the stage trains; a string re-shows what was typed
     params: int | None = None
 
 
@@ -59,9 +59,22 @@ def stage_rows(config: Mapping[str, Any], stage_names: Sequence[str], params: Ma
         frozen = value == 0
         rows.append(
             StageRow(name, mode, "" if value is None or frozen else _number(value), frozen,
-                     spec.get("unfreeze_epoch", 0), params.get(name))
+                     unfreeze_at(spec.get("unfreeze_epoch", 0)), params.get(name))
         )  # fmt: skip
     return rows
+
+
+def unfreeze_at(unfreeze_epoch: Any) -> int | str:
+    """The form's "unfreeze at epoch k" (1-based: the first epoch the stage trains) for the
+    config's `unfreeze_epoch` (0-based: the epochs it stays frozen); anything else as typed."""
+    return unfreeze_epoch + 1 if isinstance(unfreeze_epoch, int) else str(unfreeze_epoch)
+
+
+def unfreeze_epoch(shown: str) -> int | str | None:
+    """The config's `unfreeze_epoch` for what the form's "unfreeze at epoch" holds (None: from the start)."""
+    if shown.isdigit():
+        return int(shown) - 1 if int(shown) > 1 else None
+    return shown or None  # not a whole number: validation names the field
 
 
 def _number(value: Any) -> str:
@@ -85,8 +98,8 @@ def _stage_specs(form: Mapping[str, str], stage_names: Iterable[str]) -> dict[st
             spec["lr"] = 0
         elif value:
             spec["mult" if form.get(prefix + "mode") == "mult" else "lr"] = value
-        unfreeze = form.get(prefix + "unfreeze_epoch", "").strip()
-        if unfreeze not in ("", "0"):
+        unfreeze = unfreeze_epoch(form.get(prefix + "unfreeze_epoch", "").strip())
+        if unfreeze is not None:
             spec["unfreeze_epoch"] = unfreeze
         if spec:
             specs[name] = spec
@@ -139,14 +152,17 @@ def _drop_fields_of_other_datasets(dataset: dict[str, Any]) -> None:
 def errors_by_field(errors: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     """Pydantic/FastAPI error records keyed by the dotted config path they name.
 
-    `("body", "config", "dataset", "fractions")` → `"dataset.fractions"`; a root error
-    (no path) is keyed "" and shown above the form.
+    `("body", "config", "dataset", "fractions")` → `"dataset.fractions"`; a stage's error
+    (`stages.conv3.lr`) is keyed by its row (`stages.conv3`), as run_form.js places it; a root
+    error (no path) is keyed "" and shown above the form.
     """
     found: dict[str, str] = {}
     for error in errors:
         loc = [str(part) for part in error.get("loc", ())]
         while loc and loc[0] in ("body", "config"):
             loc = loc[1:]
+        if len(loc) > 2 and loc[0] == "stages":  # a stage row shows its errors in one place (its row)
+            loc = loc[:2]
         key = ".".join(loc)
         message = field_message(error)
         found[key] = f"{found[key]}; {message}" if key in found else message
@@ -246,7 +262,7 @@ class RunFormPage:
     catalog: dict[str, Any]
     errors: dict[str, str] = field(default_factory=dict)
     augment_options: tuple[tuple[str, str], ...] = AUGMENT_OPTIONS
-    template_row: StageRow = StageRow("__STAGE__", "lr", "", False, 0)
+    template_row: StageRow = StageRow("__STAGE__", "lr", "", False, 1)
     plan_summary: str = "Loading the LR preview…"
     studies: tuple[Study, ...] = tuple(STUDIES.values())
 

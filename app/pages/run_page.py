@@ -29,6 +29,7 @@ class RunPageView:
     eta: float | None
     images_per_s: float | None
     can_cancel: bool
+    cancelling: bool  # cancel requested, the worker has not stopped yet
     has_checkpoint: bool
     live: dict[str, Any]
     test_split: ConfusionView | None = None
@@ -55,6 +56,7 @@ def run_page(
         eta=eta_from_epochs(run.epochs, [m.seconds for m in metrics]) if live_status else None,
         images_per_s=metrics[-1].images_per_s if metrics else None,
         can_cancel=live_status and not run.cancel_requested,
+        cancelling=live_status and run.cancel_requested,
         has_checkpoint=any(a.kind == "best" for a in run.artifacts),
         live={
             "run": run.model_dump(mode="json", include={"id", "status", "epochs"}),

@@ -35,6 +35,7 @@ class RunRow:
     owner: str
     can_cancel: bool
     can_delete: bool
+    cancelling: bool = False  # cancel requested, the worker has not stopped yet
 
 
 def dataset_label(config: dict[str, Any]) -> str:
@@ -55,6 +56,7 @@ def run_row(run: RunRead, now: datetime) -> RunRow:
         test_acc=run.summary.test_acc_at_best_val if run.summary else None,
         duration=run_duration(run.started_at, run.finished_at, now),
         created_at=run.created_at, owner=run.owner_name or "–", can_cancel=live and not run.cancel_requested, can_delete=run.status != "running",
+        cancelling=live and run.cancel_requested,
     )  # fmt: skip
 
 

@@ -65,6 +65,7 @@ def test_a_run_launched_from_the_form_trains_with_its_stage_lrs_and_its_curves_g
             screenshot(page, "run_live")
             _see_it_on_the_runs_page(page, run_id, screenshot)
     expect(page.locator('[data-live="status"]')).to_have_text("succeeded", timeout=RUN_TIMEOUT_S * 1000)
+    expect(page.locator("#confusion-matrix")).to_be_visible()  # the test report, swapped in without a reload
     assert page.evaluate("() => window.stayedOnPage === true")
     screenshot(page, "run_done")
     page.reload()  # the facts are rendered by the server: the fast path the worker took, frozen conv1 cut off

@@ -29,9 +29,12 @@ def test_a_negative_stage_lr_is_reported_in_its_row(page: Page) -> None:
     expect(page.locator("#err-stages-conv3")).to_be_empty()
 
 
+LINES = "document.getElementById('lr-preview').data.filter(t => t.type === 'scatter')"
+
+
 def _preview_first_lrs(page: Page) -> dict[str, float]:
-    """The plotted LR of each stage at the first epoch, read from the chart itself."""
-    return page.evaluate("() => Object.fromEntries(document.getElementById('lr-preview').data.map(t => [t.name, t.y[0]]))")
+    """The plotted LR of each line (stages with equal schedules share one) at the first epoch, read from the chart."""
+    return page.evaluate(f"() => Object.fromEntries(({LINES}).map(t => [t.name, t.y[0]]))")
 
 
 def test_model_d_quick_fill_sets_stage_lrs_and_the_preview_plots_them(
@@ -42,11 +45,10 @@ def test_model_d_quick_fill_sets_stage_lrs_and_the_preview_plots_them(
     expect(page.locator('[name="stages.conv4.value"]')).to_have_value("0.001")
     page.wait_for_function(
         "() => { const d = document.getElementById('lr-preview').data;"
-        " return d && d.length === 6 && d[5].y[0] === 0.1 && d[0].y[0] === 0.0001; }"
+        " return d && d.length === 3 && d[2].y[0] === 0.1 && d[0].y[0] === 0.0001; }"
     )
-    assert _preview_first_lrs(page) == {
-        "conv1": 1e-4, "conv2": 1e-4, "conv3": 1e-4, "conv4": 1e-3, "conv5": 1e-3, "classifier": 0.1,
-    }  # fmt: skip
+    # Stages with the same schedule are one line named after all of them, not lines hidden under each other.
+    assert _preview_first_lrs(page) == {"conv1, conv2, conv3": 1e-4, "conv4, conv5": 1e-3, "classifier": 0.1}
     expect(page.locator("#plan-summary")).to_contain_text("parameters train")
     screenshot(page, "new_run")
 
@@ -61,13 +63,32 @@ def test_quick_fills_work_from_the_keyboard(page: Page) -> None:
     expect(page.locator('[name="stages.conv1.value"]')).to_have_value("0.00001")
 
 
-def test_freezing_a_stage_removes_it_from_the_preview(page: Page) -> None:
+def test_a_frozen_stage_is_marked_frozen_in_the_preview(page: Page) -> None:
     page.goto("/runs/new")
     page.locator('[name="stages.conv1.frozen"]').check()
     page.wait_for_function(
         "() => { const d = document.getElementById('lr-preview').data; return d && d[0].y.every(v => v === null); }"
     )
+    strips = page.evaluate("() => document.getElementById('lr-preview').data.filter(t => t.type === 'bar').map(t => t.text)")
+    assert strips == [["conv1 frozen"]]  # a hatched strip over every epoch, not only a gap
     expect(page.locator("#plan-summary")).not_to_contain_text("(100.0%)")
+
+
+def test_a_warm_up_is_drawn_as_a_ramp_and_a_late_stage_from_its_first_epoch(page: Page, screenshot: Callable) -> None:
+    page.goto("/runs/new")
+    page.get_by_label("Epochs", exact=True).fill("4")
+    page.get_by_label("Warm-up epochs").fill("1")
+    page.locator('[name="stages.conv5.unfreeze_epoch"]').fill("3")  # trains from the third epoch
+    page.wait_for_function(f"() => ({LINES}).some(t => t.name === 'conv5')")
+    lines = page.evaluate(f"() => Object.fromEntries(({LINES}).map(t => [t.name, {{x: t.x, y: t.y}}]))")
+    head = lines["conv1, conv2, conv3, conv4, classifier"]  # all at the base LR: one line
+    first_epoch = [y for x, y in zip(head["x"], head["y"], strict=True) if x < 1.5 and y is not None]
+    assert len(first_epoch) > 3 and first_epoch == sorted(first_epoch) and first_epoch[-1] < 0.01  # a ramp
+    conv5 = lines["conv5"]
+    assert min(x for x, y in zip(conv5["x"], conv5["y"], strict=True) if y is not None) == 2.5  # epoch 3 starts at 2.5
+    strips = page.evaluate("() => document.getElementById('lr-preview').data.filter(t => t.type === 'bar').map(t => t.hovertemplate)")
+    assert strips == [["conv5 frozen in epochs 1–2<extra></extra>"]]
+    screenshot(page, "new_run_warmup_preview")
 
 
 def test_without_javascript_the_server_shows_the_error_beside_the_field(browser: Browser, server: Server) -> None:

@@ -60,6 +60,17 @@ def test_plan_takes_set_overrides(empty_data_root: Path) -> None:
     assert next(s for s in plan["stages"] if s["name"] == "conv1")["frozen"] is True
 
 
+def test_plan_prints_the_warm_up_ramp_and_frozen_epochs_counted_from_1(empty_data_root: Path) -> None:
+    sets = ["schedule.warmup_epochs=1", "stages.conv1.lr=0", "stages.conv5.unfreeze_epoch=2", "epochs=5"]
+    result = runner.invoke(cli, ["plan", "cifar10-4000/model-d", *(a for s in sets for a in ("--set", s))])
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: line for line in result.output.splitlines()}
+    assert "LR in epochs 1, 3, 5" in result.output
+    assert rows["classifier"].split()[2:] == ["–", "0", "→", "0.0875", "|", "0.1", "|", "0.1"]  # a ramp, not 0
+    assert rows["conv1"].split()[2:] == ["all", "frozen", "|", "frozen", "|", "frozen"]
+    assert rows["conv5"].split()[2:] == ["1–2", "frozen", "|", "0.001", "|", "0.001"]  # trains from epoch 3
+
+
 def test_stages_lists_resnet_stages_with_parameter_counts(empty_data_root: Path) -> None:
     result = runner.invoke(cli, ["stages", "resnet18", "--json"])
     stages = json.loads(result.output)["stages"]

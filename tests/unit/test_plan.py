@@ -52,6 +52,33 @@ def test_a_stage_waiting_to_unfreeze_is_frozen_at_first_but_counts_as_trainable(
     assert plan.trainable_params == plan.total_params
 
 
+def test_the_lr_curve_samples_each_epoch_so_a_warm_up_is_a_ramp() -> None:
+    config = resolve_config("cifar10-4000/model-d", {"epochs": 3, "schedule.warmup_epochs": 1})
+
+    plan = make_plan(config, 10)
+
+    n = plan.points_per_epoch
+    first_epoch = plan.lr_curve["classifier"][:n]
+    assert len(plan.lr_curve["classifier"]) == 3 * n and n > 1
+    assert first_epoch == sorted(first_epoch) and first_epoch[0] == 0.0 < first_epoch[-1] < 0.1
+    assert plan.lr_curve["classifier"][n:] == [0.1] * 2 * n
+    assert plan.frozen["classifier"] == [False] * 3  # warm-up from 0 is not "frozen"
+
+
+def test_frozen_epochs_are_listed_per_stage() -> None:
+    config = resolve_config("cifar10-4000/model-d", {"epochs": 4, "stages.conv1": 0, "stages.conv5.unfreeze_epoch": 1})
+
+    plan = make_plan(config, 10)
+
+    assert (plan.frozen["conv1"], plan.frozen["conv5"]) == ([True] * 4, [True, False, False, False])
+
+
+def test_a_long_run_gets_fewer_samples_per_epoch() -> None:
+    plan = make_plan(resolve_config("cifar10-4000/model-d", {"epochs": 1000}), 10)
+
+    assert plan.points_per_epoch == 1 and len(plan.lr_curve["conv1"]) == 1000
+
+
 @pytest.mark.parametrize("backbone", ["resnet152", "vit_b_16"])
 def test_large_backbones_plan_without_weights(backbone: str) -> None:
     plan = make_plan(resolve_config("cifar10-4000/model-d", {"backbone": backbone, "stages": {}}), 10)

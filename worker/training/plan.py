@@ -8,7 +8,10 @@ from app.schemas.plan import Plan, StagePlan
 from app.schemas.train_config import TrainConfig
 from worker.training.backbones import count_stage_params
 from worker.training.datasets import num_classes_for
-from worker.training.schedules import is_frozen, is_trainable_ever, lr_at, lr_table
+from worker.training.schedules import frozen_table, is_frozen, is_trainable_ever, lr_at, lr_curve, lr_table
+
+MAX_POINTS_PER_EPOCH = 8  # LR samples per epoch for plots: enough to draw a warm-up ramp
+MAX_CURVE_POINTS = 400  # per stage: a long run gets fewer samples per epoch, not a megabyte of JSON
 
 
 def plan_for(config: TrainConfig, data_root: Path) -> Plan:
@@ -27,6 +30,7 @@ def make_plan(config: TrainConfig, num_classes: int, steps_per_epoch: int = 1) -
     milliseconds; `steps_per_epoch` only matters for per-step schedules.
     """
     counts = count_stage_params(config.backbone, num_classes)
+    points = max(1, min(MAX_POINTS_PER_EPOCH, MAX_CURVE_POINTS // max(config.epochs, 1)))
     stages = [
         StagePlan(
             name=name,
@@ -44,6 +48,9 @@ def make_plan(config: TrainConfig, num_classes: int, steps_per_epoch: int = 1) -
         epochs=config.epochs,
         stages=stages,
         lr=lr_table(config, steps_per_epoch),
+        points_per_epoch=points,
+        lr_curve=lr_curve(config, points),
+        frozen=frozen_table(config),
         total_params=sum(counts.values()),
         trainable_params=sum(n for name, n in counts.items() if is_trainable_ever(config, name)),
     )

@@ -104,3 +104,17 @@ def lr_table(config: TrainConfig, steps_per_epoch: int = 1) -> dict[str, list[fl
     """Each stage's LR at the first step of every epoch, in stage order."""
     stages = BACKBONES[config.backbone].stage_names
     return {s: [lr_at(config, s, e, 0, steps_per_epoch) for e in range(config.epochs)] for s in stages}
+
+
+def lr_curve(config: TrainConfig, points_per_epoch: int) -> dict[str, list[float]]:
+    """Each stage's LR at `points_per_epoch` evenly spaced moments of every epoch (`lr_at` at
+    step k of `points_per_epoch`), so a plot draws warm-up as the ramp the loop follows."""
+    stages = BACKBONES[config.backbone].stage_names
+    moments = [(e, k) for e in range(config.epochs) for k in range(points_per_epoch)]
+    return {s: [lr_at(config, s, e, k, points_per_epoch) for e, k in moments] for s in stages}
+
+
+def frozen_table(config: TrainConfig) -> dict[str, list[bool]]:
+    """Each stage's frozen flag for every epoch (`is_frozen`), in stage order."""
+    stages = BACKBONES[config.backbone].stage_names
+    return {s: [is_frozen(config, s, e) for e in range(config.epochs)] for s in stages}

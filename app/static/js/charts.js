@@ -12,11 +12,21 @@ window.Stagewise = window.Stagewise || {};
   const DASHES = ["solid", "dash", "dot", "dashdot"];
   const SYMBOLS = ["circle", "square", "diamond", "triangle-up", "x", "cross", "triangle-down", "star"];
 
+  const dark = () => window.matchMedia("(prefers-color-scheme: dark)").matches;
+  /** A colour the stylesheet defines (dashboard.css), so plots follow the light or dark theme. */
+  const cssVar = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+
+  /** The i-th curve's colour; Okabe–Ito's black becomes the theme's text colour on a dark page. */
+  function colour(i) {
+    const c = PALETTE[i % PALETTE.length];
+    return c === "#000000" && dark() ? cssVar("--fg") : c;
+  }
+
   /** Line + marker style of the i-th curve. */
   function curveStyle(i) {
     return {
-      line: { color: PALETTE[i % PALETTE.length], dash: DASHES[Math.floor(i / PALETTE.length) % DASHES.length], width: 2 },
-      marker: { color: PALETTE[i % PALETTE.length], symbol: SYMBOLS[i % SYMBOLS.length], size: 6 },
+      line: { color: colour(i), dash: DASHES[Math.floor(i / PALETTE.length) % DASHES.length], width: 2 },
+      marker: { color: colour(i), symbol: SYMBOLS[i % SYMBOLS.length], size: 6 },
     };
   }
 
@@ -29,16 +39,20 @@ window.Stagewise = window.Stagewise || {};
     );
   }
 
-  /** Plot layout: legend above the plot (never over the axis title), epochs on x. */
+  /** Plot layout: legend above the plot (never over the axis title), epochs on x, the page's colours. */
   function layout(yTitle, opts) {
     const o = opts || {};
+    const grid = { gridcolor: cssVar("--border"), zerolinecolor: cssVar("--border"), linecolor: cssVar("--border") };
     return {
       margin: { l: 64, r: 16, t: 8, b: 44 },
-      xaxis: { title: { text: "epoch" }, dtick: o.dtick, range: o.xRange, autorange: o.xRange ? false : true },
-      yaxis: Object.assign({ title: { text: yTitle }, type: o.log ? "log" : "linear", exponentformat: "e" }, o.yaxis || {}),
+      xaxis: Object.assign({ title: { text: "epoch" }, dtick: o.dtick, range: o.xRange, autorange: o.xRange ? false : true }, grid),
+      yaxis: Object.assign({ title: { text: yTitle }, type: o.log ? "log" : "linear", exponentformat: "e" }, grid, o.yaxis || {}),
       legend: { orientation: "h", x: 0, y: 1.02, xanchor: "left", yanchor: "bottom" },
       hovermode: "x unified",
-      font: { family: "system-ui, sans-serif", size: 12 },
+      font: { family: "system-ui, sans-serif", size: 12, color: cssVar("--fg") },
+      paper_bgcolor: cssVar("--bg"),
+      plot_bgcolor: cssVar("--bg"),
+      hoverlabel: { bgcolor: cssVar("--bg-soft"), font: { color: cssVar("--fg") } },
     };
   }
 
@@ -55,5 +69,5 @@ window.Stagewise = window.Stagewise || {};
     return el ? JSON.parse(el.textContent) : null;
   }
 
-  ns.charts = { PALETTE, curveStyle, trace, layout, draw, pageData };
+  ns.charts = { PALETTE, colour, cssVar, curveStyle, trace, layout, draw, pageData };
 })(window.Stagewise);

@@ -22,6 +22,9 @@
     const isAcc = key.endsWith("_acc");
     const longest = Math.max(0, ...data.runs.map((run) => run.epochs.length));
     const lay = charts.layout(label, { dtick: longest <= 12 ? 1 : undefined, yaxis: isAcc ? { tickformat: ".0%" } : {} });
+    // The legend wraps above the plot: give each run beyond a few a line of height, so 20 runs
+    // still leave a plot worth reading.
+    lay.height = 440 + 18 * Math.max(0, data.runs.length - 4);
     if (longest === 0) {
       // Nothing to autorange over: plain axes and a word on what will appear, not Plotly's -1…6 / -100…400 %.
       Object.assign(lay.xaxis, { range: [1, 2], autorange: false });

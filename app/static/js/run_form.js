@@ -147,7 +147,7 @@
       const value = tr.querySelector('[name$=".value"]');
       value.disabled = lr === 0;
       value.value = lr === 0 ? "" : Number(lr.toPrecision(6));
-      tr.querySelector('[name$=".unfreeze_epoch"]').value = 0;
+      tr.querySelector('[name$=".unfreeze_epoch"]').value = 1;
     });
   }
 
@@ -186,10 +186,7 @@
   }
 
   function drawPlan(plan) {
-    const epochs = Array.from({ length: plan.epochs }, (_, i) => i);
-    const traces = plan.stages.map((s, i) => charts.trace(s.name, epochs, plan.lr[s.name].map((v) => (v > 0 ? v : null)), i));
-    const xRange = [0.5, plan.epochs + 0.5];
-    charts.draw(preview, traces, charts.layout("LR (log scale; gaps = frozen)", { log: true, xRange, dtick: plan.epochs <= 12 ? 1 : undefined }));
+    window.Stagewise.lrPreview.draw(preview, plan); // lr_preview.js: ramps, frozen strips, shared lines
     plan.stages.forEach((s) => {
       const cell = tbody.querySelector(`tr[data-stage="${CSS.escape(s.name)}"] [data-params]`);
       if (cell) cell.textContent = s.params.toLocaleString("en-US");

@@ -49,7 +49,7 @@
     charts.draw(
       document.getElementById("plot-lr"),
       data.stages.map((stage, i) => charts.trace(stage, epochs, metrics.map((m) => (m.lr[stage] > 0 ? m.lr[stage] : null)), i)),
-      charts.layout("LR (log scale; gaps = frozen)", Object.assign({ log: true }, common))
+      charts.layout("LR at each epoch's start (log scale)", Object.assign({ log: true }, common))
     );
   }
 
@@ -70,6 +70,7 @@
     const badge = live("status");
     badge.textContent = run.status;
     badge.className = `status status-${run.status}`;
+    live("cancelling").hidden = !run.cancel_requested || FINISHED.has(run.status);
     live("progress").value = run.epochs_done;
     live("epochs").textContent = `${run.epochs_done} / ${run.epochs}`;
     live("eta").textContent = duration(eta(run, metrics));
@@ -86,6 +87,19 @@
     live("started").textContent = stamp(run.started_at);
     live("finished").textContent = stamp(run.finished_at);
     document.querySelector("#epoch-table tbody").replaceChildren(...metrics.map(epochRow));
+  }
+
+  /** A finished run's test report (per-class table, confusion matrix) as the server renders it. */
+  async function showTestReport() {
+    try {
+      const res = await fetch(window.location.pathname, { headers: { Accept: "text/html" } });
+      if (!res.ok) return;
+      const doc = new DOMParser().parseFromString(await res.text(), "text/html");
+      const fresh = doc.querySelector('[data-live="test-report"]');
+      if (fresh) live("test-report").replaceWith(document.importNode(fresh, true));
+    } catch (err) {
+      // The report stays one reload away.
+    }
   }
 
   /** Merge newly fetched epochs by epoch number: a resumed run re-records its last epoch. */
@@ -111,7 +125,7 @@
         data.metrics = metrics;
         if (changed) drawCurves(metrics);
         showRun(run, metrics);
-        if (FINISHED.has(run.status)) return; // nothing more will change
+        if (FINISHED.has(run.status)) return showTestReport(); // nothing more will change
       }
     } catch (err) {
       // The server restarting is normal on a lab machine: keep polling.

@@ -72,10 +72,10 @@ def test_an_unknown_metric_falls_back_to_validation_accuracy() -> None:
     assert compare_page(COMPARE, metric="nonsense", max_compare=20).metric == "val_acc"
 
 
-def test_curves_csv_has_one_row_per_epoch_with_stage_lrs() -> None:
+def test_curves_csv_has_one_row_per_epoch_with_stage_lrs_counting_epochs_from_1() -> None:
     rows = list(csv.DictReader(io.StringIO(curves_csv(COMPARE))))
     assert [(r["run_id"], r["epoch"], r["lr.classifier"]) for r in rows] == [
-        ("1", "0", "0.1"), ("1", "1", "0.1"), ("2", "0", "0.1"), ("2", "1", "0.1"),
+        ("1", "1", "0.1"), ("1", "2", "0.1"), ("2", "1", "0.1"), ("2", "2", "0.1"),
     ]  # fmt: skip
 
 

@@ -46,6 +46,7 @@ def test_unnumbered_neighbours_join_with_plus() -> None:
     assert describe_stages(stages) == "patch_embed+blocks1 1e-4, blocks2+classifier 1e-3"
 
 
-def test_late_unfreezing_is_spelled_out() -> None:
+def test_late_unfreezing_is_spelled_out_with_the_first_epoch_it_trains_counted_from_1() -> None:
+    # unfreeze_epoch=3: frozen for epochs 0, 1, 2 as stored, i.e. pages' 1, 2, 3; trains from the 4th.
     stages = [StageLR("conv1", 0.0), StageLR("conv2", 1e-3, unfreeze_epoch=3), StageLR("classifier", 1e-1)]
-    assert describe_stages(stages) == "conv1 frozen, conv2 1e-3 from epoch 3, classifier 1e-1"
+    assert describe_stages(stages) == "conv1 frozen, conv2 1e-3 from epoch 4, classifier 1e-1"

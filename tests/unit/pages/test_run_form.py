@@ -23,12 +23,19 @@ def test_inputs_are_laid_over_the_base_config_and_the_rest_is_kept() -> None:
 def test_stage_rows_become_stage_schedules() -> None:
     form = {
         "stages.conv1.frozen": "1", "stages.conv1.value": "0.5",
-        "stages.conv2.mode": "mult", "stages.conv2.value": "0.1",
+        "stages.conv2.mode": "mult", "stages.conv2.value": "0.1", "stages.conv2.unfreeze_epoch": "1",
         "stages.conv3.mode": "lr", "stages.conv3.value": "",
-        "stages.conv4.value": "1e-3", "stages.conv4.unfreeze_epoch": "2",
+        "stages.conv4.value": "1e-3", "stages.conv4.unfreeze_epoch": "3",
     }  # fmt: skip
     stages = config_from_form(form, {}, STAGES)["stages"]
-    assert stages == {"conv1": {"lr": 0}, "conv2": {"mult": "0.1"}, "conv4": {"lr": "1e-3", "unfreeze_epoch": "2"}}
+    # "Unfreeze at epoch 3" = trains from the 3rd epoch = frozen for 2 (the config's unfreeze_epoch);
+    # "at epoch 1" = from the start.
+    assert stages == {"conv1": {"lr": 0}, "conv2": {"mult": "0.1"}, "conv4": {"lr": "1e-3", "unfreeze_epoch": 2}}
+
+
+def test_a_non_numeric_unfreeze_epoch_goes_as_typed_so_validation_names_it() -> None:
+    stages = config_from_form({"stages.conv4.unfreeze_epoch": "soon"}, {}, STAGES)["stages"]
+    assert stages == {"conv4": {"unfreeze_epoch": "soon"}}
 
 
 def test_the_form_output_validates_as_a_train_config() -> None:
@@ -42,14 +49,14 @@ def test_empty_fractions_mean_an_official_split() -> None:
     assert config_from_form(form, {"dataset": {"name": "cifar10"}}, STAGES)["dataset"]["fractions"] is None
 
 
-def test_api_errors_are_keyed_by_the_config_path_they_name() -> None:
+def test_api_errors_are_keyed_by_the_config_path_they_name_and_stage_errors_by_their_row() -> None:
     errors = [
         {"loc": ["body", "config", "stages", "conv1", "lr"], "msg": "Input should be greater than or equal to 0"},
         {"loc": ["body", "config", "dataset", "fractions"], "msg": "Value error, train + val + test must be <= 1"},
         {"loc": ["body"], "msg": "give exactly one of config or preset"},
     ]
     assert errors_by_field(errors) == {
-        "stages.conv1.lr": "Input should be greater than or equal to 0",
+        "stages.conv1": "Input should be greater than or equal to 0",  # shown beside the conv1 row
         "dataset.fractions": "train + val + test must be <= 1",
         "": "give exactly one of config or preset",
     }
@@ -59,7 +66,8 @@ def test_editor_rows_show_frozen_multiplier_and_absolute_stages() -> None:
     config = {"stages": {"conv1": {"lr": 0}, "conv2": {"mult": 0.1, "unfreeze_epoch": 3}, "classifier": 0.1}}
     rows = {row.name: row for row in stage_rows(config, STAGES, {"conv1": 9536})}
     assert (rows["conv1"].frozen, rows["conv1"].params) == (True, 9536)
-    assert (rows["conv2"].mode, rows["conv2"].value, rows["conv2"].unfreeze_epoch) == ("mult", "0.1", 3)
+    assert (rows["conv2"].mode, rows["conv2"].value, rows["conv2"].unfreeze_at) == ("mult", "0.1", 4)  # 1-based
+    assert rows["conv3"].unfreeze_at == 1  # trains from the first epoch
     assert (rows["classifier"].mode, rows["classifier"].value) == ("lr", "0.1")
     assert rows["conv5"].value == ""  # the base LR
 
