@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from functools import cache
 from pathlib import Path
 
 from sqlalchemy import select
@@ -11,6 +10,7 @@ from sqlalchemy import select
 from app.db.types import utcnow
 from app.models import DatasetFolder
 from app.presets import load_preset, preset_names
+from app.schemas.backbone_sizes import IMAGENET_STAGE_PARAMS
 from app.schemas.catalog import BACKBONES, DATASETS, DatasetSpec
 from app.schemas.catalog_api import BackboneRead, DatasetRead, PresetRead, StageRead
 from app.services.unit_of_work import UnitOfWork
@@ -25,14 +25,9 @@ def backbones() -> list[BackboneRead]:
     return [_backbone(name) for name in BACKBONES]
 
 
-@cache
 def _backbone(name: str) -> BackboneRead:
-    # Counting builds the model on the meta device: no memory, but torch is imported
-    # here rather than at module import so that the API starts without it.
-    from worker.training.backbones import count_stage_params
-
     spec = BACKBONES[name]
-    counts = count_stage_params(name, 1000)
+    counts = IMAGENET_STAGE_PARAMS[name]
     stages = [StageRead(name=stage, modules=list(modules), params=counts[stage]) for stage, modules in spec.stages]
     return BackboneRead(
         name=name, family=spec.family, description=spec.description, head=spec.head,
