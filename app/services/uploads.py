@@ -18,6 +18,7 @@ An archive is refused, whole and with the entry's name, when it:
 from __future__ import annotations
 
 import bz2
+import errno
 import gzip
 import json
 import lzma
@@ -42,7 +43,7 @@ from sqlalchemy.orm import Session
 from app.models import DatasetFolder
 from app.schemas.accounts import Principal
 from app.schemas.uploads import DatasetUploadRead, SkippedFile
-from app.services.errors import DatasetNameTaken, InvalidInput, UploadTooLarge
+from app.services.errors import DatasetNameTaken, InsufficientStorage, InvalidInput, UploadTooLarge
 from app.services.public_paths import relative_message
 from app.services.unit_of_work import UnitOfWork
 from app.settings import Settings
@@ -318,7 +319,20 @@ def extract_archive(source: BinaryIO, root: Path, limits: UploadLimits) -> None:
             source.seek(0)
             _extract_tar(source, root, budget)
     except _BROKEN as error:
+        if _disk_full(error):
+            raise _no_room() from error
         raise InvalidInput.at(FILE, f"is not a readable zip or tar archive ({error})") from error
+
+
+def _disk_full(error: BaseException) -> bool:
+    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _no_room() -> InsufficientStorage:
+    return InsufficientStorage(
+        f"no space left on the device holding {UPLOADS_FOLDER}/: the dataset was not stored (nothing is left "
+        "behind); free space on the data volume or ask an admin, then upload again"
+    )
 
 
 # --- images -------------------------------------------------------------------------------
@@ -475,6 +489,10 @@ def create_upload(*, uow: UnitOfWork, principal: Principal, name: str, source: B
             num_images=report.num_images, skipped=report.skipped,
         )  # fmt: skip
         _publish(folder, final, upload)
+    except OSError as error:  # the report, or the folder itself, met a full disk
+        if _disk_full(error):
+            raise _no_room() from error
+        raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
     try:
