@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from app.cli import accounts, service, training
+from app.cli import accounts, runs, service, training
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Stage-wise fine-tuning of image classifiers.")
 training.register(cli)
 service.register(cli)
 accounts.register(cli)
+runs.register(cli)
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import PrincipalDep, SettingsDep, UowDep
-from app.pages import assets
+from app.pages import assets, organise
 from app.pages.compare_page import ComparePage, compare_page, curves_csv, summary_csv
 from app.pages.errors import html_errors, safe_next, status_of
 from app.pages.run_form import (
@@ -45,6 +45,7 @@ from app.services.unit_of_work import UnitOfWork
 
 router = APIRouter(include_in_schema=False)
 router.include_router(assets.router)
+router.include_router(organise.router)
 
 
 def _render(request: Request, template: str, page: Any, nav: str = "", status_code: int = 200) -> HTMLResponse:
@@ -207,9 +208,9 @@ def delete(
 def compare_view(
     request: Request, uow: UowDep, settings: SettingsDep, principal: PrincipalDep,
     ids: Annotated[list[str], Query()] = [],  # noqa: B006
-    metric: str = "val_acc",
+    metric: str = "val_acc", baseline: Annotated[str, Query(max_length=12)] = "",
 ) -> HTMLResponse:
-    """Several runs: the reference table, overlaid curves, config differences."""
+    """Several runs: the reference table, overlaid curves, config differences (against `baseline`)."""
     text = ",".join(ids)
     if not text:
         return _render(request, "compare.html", ComparePage(max_compare=settings.max_compare))
@@ -219,7 +220,9 @@ def compare_view(
         message = exc.errors[0].msg if isinstance(exc, InvalidInput) else str(exc)
         page = ComparePage(ids_text=text, max_compare=settings.max_compare, error=message)
         return _render(request, "compare.html", page, status_code=status_of(exc))
-    return _render(request, "compare.html", compare_page(result, metric=metric, max_compare=settings.max_compare))
+    base = int(baseline) if baseline.isdigit() else None  # anything else: the first run, as without one
+    view = compare_page(result, metric=metric, max_compare=settings.max_compare, baseline=base)
+    return _render(request, "compare.html", view)
 
 
 @router.get("/compare.csv", response_class=PlainTextResponse)

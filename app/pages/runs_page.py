@@ -35,6 +35,7 @@ class RunRow:
     owner: str
     can_cancel: bool
     can_delete: bool
+    tags: tuple[str, ...] = ()
 
 
 def dataset_label(config: dict[str, Any]) -> str:
@@ -55,6 +56,7 @@ def run_row(run: RunRead, now: datetime) -> RunRow:
         test_acc=run.summary.test_acc_at_best_val if run.summary else None,
         duration=run_duration(run.started_at, run.finished_at, now),
         created_at=run.created_at, owner=run.owner_name or "–", can_cancel=live and not run.cancel_requested, can_delete=run.status != "running",
+        tags=tuple(run.tags),
     )  # fmt: skip
 
 
@@ -103,7 +105,8 @@ class RunsPage:
 
     @property
     def filtered(self) -> bool:
-        return any((self.query.status, self.query.dataset, self.query.backbone, self.query.owner))
+        return any((self.query.status, self.query.dataset, self.query.backbone, self.query.owner, self.query.tag,
+                    self.query.q))
 
     @property
     def sort_label(self) -> str:

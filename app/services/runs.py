@@ -45,6 +45,7 @@ from app.services.errors import (
     RunNotFound,
     RunStateConflict,
 )
+from app.services.run_search import search_conditions
 from app.services.unit_of_work import UnitOfWork
 from app.settings import Settings
 
@@ -216,12 +217,13 @@ def list_runs(*, uow: UnitOfWork, principal: Principal, query: RunFilter) -> Run
         conditions.append(Run.owner_id == principal.user_id)
     if query.owner is not None:
         conditions.append(Run.owner_id.in_(select(User.id).where(User.name == query.owner)))
+    conditions.extend(search_conditions(query))
     key = getattr(Run, query.sort.lstrip("-"))
     order = [key.desc() if query.sort.startswith("-") else key.asc(), Run.id.desc()]
     if query.sort.lstrip("-") in ("best_val_acc", "finished_at", "name"):
         # NULLs (unfinished runs) last in either direction; plain ORDER BY differs by database.
         order.insert(0, key.is_(None))
-    page = select(Run).options(selectinload(Run.owner)).where(*conditions).order_by(*order)
+    page = select(Run).options(selectinload(Run.owner), selectinload(Run.tag_rows)).where(*conditions).order_by(*order)
     with uow.reading() as db:
         total = db.scalar(select(func.count()).select_from(Run).where(*conditions)) or 0
         rows = db.scalars(page.limit(query.limit).offset(query.offset)).all()

@@ -22,14 +22,14 @@ from typing import Any
 import pytest
 from conftest import TINY, make_run
 from PIL import Image
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
-from app.models import ApiToken, DatasetFolder, LoginAttempt, Run, RunStatus, User, WorkerSeen
+from app.models import ApiToken, DatasetFolder, LoginAttempt, Run, RunStatus, RunTag, User, WorkerSeen
 from app.schemas.accounts import Principal
 from app.schemas.metrics import EpochRecord
-from app.schemas.runs import RunClone, RunCreate, StudyCreate
-from app.services import accounts, catalog, execution, metrics, runs, uploads, workers
+from app.schemas.runs import RunClone, RunCreate, RunUpdate, StudyCreate
+from app.services import accounts, catalog, execution, metrics, organisation, runs, uploads, workers
 from app.services.errors import LoginRefused
 from app.services.unit_of_work import UnitOfWork
 from app.settings import Settings
@@ -110,6 +110,12 @@ SERVICES: dict[str, Callable[[UnitOfWork, World], Any]] = {
     ),
     "cancel": lambda uow, w: runs.cancel_run(uow=uow, principal=w.principal, run_id=w.queued),
     "delete": lambda uow, w: runs.delete_run(uow=uow, principal=w.principal, run_id=w.finished),
+    "run update": lambda uow, w: organisation.update_run(
+        uow=uow, principal=w.principal, run_id=w.finished, request=RunUpdate(name="renamed", tags=["t"])
+    ),
+    "bulk tag": lambda uow, w: organisation.bulk_action(
+        uow=uow, principal=w.principal, run_ids=[w.finished, w.queued], action="tag", tags=["bulk"]
+    ),
     "dataset upload": lambda uow, w: uploads.create_upload(uow=uow, principal=w.principal, name="shapes", source=class_zip()),
     "dataset scan": lambda uow, w: catalog.scan_datasets(uow=uow),
     "token create": lambda uow, w: accounts.create_token(uow=uow, principal=w.principal, name="ci"),
@@ -177,6 +183,8 @@ def _effect(name: str, db: Session, world: World) -> bool:
         "study": lambda: (db.scalar(select(Run.id).where(Run.id > world.claim.run_id)) or 0) > 0,
         "cancel": lambda: db.get(Run, world.queued).status == RunStatus.cancelled,
         "delete": lambda: db.get(Run, world.finished) is None,
+        "run update": lambda: db.get(Run, world.finished).name == "renamed",
+        "bulk tag": lambda: db.scalar(select(func.count()).select_from(RunTag).where(RunTag.tag == "bulk")) == 2,
         "dataset upload": lambda: db.scalar(
             select(DatasetFolder.owner_id).where(DatasetFolder.path == "uploads/shapes")
         ) == world.principal.user_id,
