@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Depends
 from fastapi.security import HTTPBearer
 
-from app.api import accounts, catalog, compare, health, plan, runs, studies, uploads
+from app.api import accounts, catalog, compare, datasets, health, plan, runs, studies, uploads
 
 # Checked by app.api.guard.AuthGate; declared here so that /docs offers "Authorize".
 BEARER = HTTPBearer(auto_error=False, description="an API token: `stagewise tokens create USER` or the account page")
@@ -11,6 +11,7 @@ router = APIRouter(dependencies=[Depends(BEARER)])
 router.include_router(runs.router, prefix="/api")
 router.include_router(studies.router, prefix="/api")
 router.include_router(compare.router, prefix="/api")
+router.include_router(datasets.router, prefix="/api")  # before catalog's, which has /api/datasets too
 router.include_router(catalog.router, prefix="/api")
 router.include_router(uploads.router, prefix="/api")
 router.include_router(plan.router, prefix="/api")

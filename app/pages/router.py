@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import PrincipalDep, SettingsDep, UowDep
-from app.pages import assets, organise
+from app.pages import assets, datasets_page, organise
 from app.pages.compare_page import ComparePage, compare_page, curves_csv, summary_csv
 from app.pages.errors import html_errors, safe_next, status_of
 from app.pages.run_form import (
@@ -38,7 +38,7 @@ from app.schemas.accounts import Principal
 from app.schemas.catalog import BACKBONES
 from app.schemas.errors import field_message
 from app.schemas.runs import RunCreate, RunFilter, StudyCreate
-from app.services import catalog, compare, runs
+from app.services import catalog, compare, datasets, runs
 from app.services import plan as plan_service
 from app.services.errors import InvalidInput, RunNotFound
 from app.services.unit_of_work import UnitOfWork
@@ -46,6 +46,7 @@ from app.services.unit_of_work import UnitOfWork
 router = APIRouter(include_in_schema=False)
 router.include_router(assets.router)
 router.include_router(organise.router)
+router.include_router(datasets_page.router)
 
 
 def _render(request: Request, template: str, page: Any, nav: str = "", status_code: int = 200) -> HTMLResponse:
@@ -76,7 +77,7 @@ def new_run(
         base, source = presets[preset], f"preset {preset}"
     page = run_form_page(
         base=base, presets=presets, checkpoints=_checkpoints(uow, principal), preset=preset or None,
-        source=source,
+        source=source, uploads=datasets.upload_choices(uow=uow, principal=principal),
     )
     return _render(request, "run_form.html", page, "new")
 
@@ -107,7 +108,9 @@ async def submit_run(request: Request, uow: UowDep, principal: PrincipalDep) -> 
         errors = errors_by_field(_error_records(exc))
         presets = {p.name: p.config for p in catalog.presets()}
         checkpoints = await run_in_threadpool(_checkpoints, uow, principal)
-        page = run_form_page(base=base, shown=data, presets=presets, checkpoints=checkpoints, errors=errors)
+        choices = await run_in_threadpool(lambda: datasets.upload_choices(uow=uow, principal=principal))
+        page = run_form_page(base=base, shown=data, presets=presets, checkpoints=checkpoints, errors=errors,
+                             uploads=choices)  # fmt: skip
         return _render(request, "run_form.html", page, "new", status_code=422)
     if _wants_json(request):
         return JSONResponse(run.model_dump(mode="json"), status_code=201)

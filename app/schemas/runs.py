@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, computed_field, field_validator, model_validator
 
 from app.schemas.metrics import EpochRecord, RunSummary, TestReport
 
@@ -246,6 +246,11 @@ class RunFilter(BaseModel):
     sort: SortKey = "-created_at"
     limit: int = Field(default=50, ge=1)
     offset: int = Field(default=0, ge=0, le=MAX_ID)
+
+    @field_validator("tag", "q")
+    @classmethod
+    def _text(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else _printable(value, field=str(info.field_name))
 
 
 class EpochMetricRead(EpochRecord):

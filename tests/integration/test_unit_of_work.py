@@ -29,7 +29,7 @@ from app.models import ApiToken, DatasetFolder, LoginAttempt, Run, RunStatus, Ru
 from app.schemas.accounts import Principal
 from app.schemas.metrics import EpochRecord
 from app.schemas.runs import RunClone, RunCreate, RunUpdate, StudyCreate
-from app.services import accounts, catalog, execution, metrics, organisation, runs, uploads, workers
+from app.services import accounts, catalog, datasets, execution, metrics, organisation, runs, uploads, workers
 from app.services.errors import LoginRefused
 from app.services.unit_of_work import UnitOfWork
 from app.settings import Settings
@@ -118,6 +118,7 @@ SERVICES: dict[str, Callable[[UnitOfWork, World], Any]] = {
     ),
     "dataset upload": lambda uow, w: uploads.create_upload(uow=uow, principal=w.principal, name="shapes", source=class_zip()),
     "dataset scan": lambda uow, w: catalog.scan_datasets(uow=uow),
+    "dataset delete": lambda uow, w: datasets.delete_upload(uow=uow, principal=w.principal, name="old"),
     "token create": lambda uow, w: accounts.create_token(uow=uow, principal=w.principal, name="ci"),
     "token revoke": lambda uow, w: accounts.revoke_token(uow=uow, principal=w.principal, token_id=w.token_id),
     "user create": lambda uow, w: accounts.create_user(uow=uow, name="carol", password=None),
@@ -154,6 +155,8 @@ def world(settings: Settings, db: Session, uow: UnitOfWork) -> World:
         uow=uow, run_id=running.id, worker=execution.Worker("h", 1, None), owner_alive=lambda *_: True
     )
     assert claim is not None
+    db.add(DatasetFolder(name="imagefolder", path="uploads/old", owner_id=principal.user_id))
+    db.commit()
     return World(principal, finished, queued, token.id, claim)
 
 
@@ -188,6 +191,7 @@ def _effect(name: str, db: Session, world: World) -> bool:
         "dataset upload": lambda: db.scalar(
             select(DatasetFolder.owner_id).where(DatasetFolder.path == "uploads/shapes")
         ) == world.principal.user_id,
+        "dataset delete": lambda: db.scalar(select(DatasetFolder).where(DatasetFolder.path == "uploads/old")) is None,
         "dataset scan": lambda: True,  # nothing to find on an empty data root; the point is no error
         "token create": lambda: db.scalar(select(ApiToken).where(ApiToken.name == "ci")) is not None,
         "token revoke": lambda: db.get(ApiToken, world.token_id).revoked_at is not None,
