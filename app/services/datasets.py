@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -59,29 +60,47 @@ def _walk_cached(folder: str, _mtime_ns: int, exclude: tuple[str, ...]) -> _Fold
 
 
 def _walk_folder(folder: Path, exclude: tuple[str, ...] = ()) -> _Folder:
-    """Class folders at the top, or inside split folders (train/, val/ …) pooled by name, as the trainer reads them."""
-    tops = sorted(e for e in folder.iterdir() if e.is_dir() and not e.name.startswith("."))
-    if tops and all(top.name.lower() in SPLIT_FOLDERS for top in tops):
-        tops = sorted(e for top in tops for e in top.iterdir() if e.is_dir() and not e.name.startswith("."))
+    """Class folders at the top, or inside split folders (train/, val/ …) pooled by name, as the trainer reads them.
+
+    One pass over the tree (scandir: file type without a stat, one stat per file for the size).
+    """
+    tops = [e for e in os.scandir(folder) if e.is_dir() and not e.name.startswith(".")]
+    depth = 2 if tops and all(top.name.lower() in SPLIT_FOLDERS for top in tops) else 1
     classes: dict[str, list[Path]] = {}
-    for top in tops:
-        if top.name not in exclude:
-            classes.setdefault(top.name, []).extend(_images(top))
-    size = sum(_size(p) for p in _all_files(folder))
-    return _Folder({name: sorted(files) for name, files in sorted(classes.items()) if files}, size)
+    size = 0
+    for path, bytes_ in _files(folder):
+        size += bytes_
+        parts = path.relative_to(folder).parts
+        if len(parts) > depth and path.suffix.lower() in IMAGE_SUFFIXES and _is_class(parts[:depth], exclude):
+            classes.setdefault(parts[depth - 1], []).append(path)
+    return _Folder({name: sorted(files) for name, files in sorted(classes.items())}, size)
 
 
-def _images(folder: Path) -> list[Path]:
-    return [path for path in _all_files(folder) if path.suffix.lower() in IMAGE_SUFFIXES]
+def _is_class(folders: tuple[str, ...], exclude: tuple[str, ...]) -> bool:
+    """Whether an image under these top folders (class, or split/class) belongs to a class the trainer reads."""
+    return not any(name.startswith(".") for name in folders) and folders[-1] not in exclude
 
 
-def _all_files(folder: Path) -> list[Path]:
-    return [Path(d) / name for d, _, names in os.walk(folder, followlinks=True) for name in names]
+def _files(folder: Path) -> Iterator[tuple[Path, int]]:
+    """Every file under `folder` (links followed, each real folder once) with its size."""
+    pending, seen = [folder], set()
+    while pending:
+        current = pending.pop()
+        real = os.path.realpath(current)
+        if real in seen:  # a link back up must not loop forever
+            continue
+        seen.add(real)
+        with os.scandir(current) as entries:
+            for entry in entries:
+                if entry.is_dir():
+                    pending.append(Path(entry.path))
+                elif entry.is_file():
+                    yield Path(entry.path), _size(entry)
 
 
-def _size(path: Path) -> int:
+def _size(entry: os.DirEntry[str]) -> int:
     try:
-        return path.stat().st_size
+        return entry.stat().st_size
     except OSError:
         return 0
 
