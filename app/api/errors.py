@@ -5,7 +5,9 @@ from __future__ import annotations
 from app.services.errors import (
     ArtifactNotFound,
     BrokerUnavailable,
+    DatasetInUse,
     DatasetNameTaken,
+    DatasetNotFound,
     ExportFailed,
     Forbidden,
     InsufficientStorage,
@@ -24,6 +26,7 @@ from app.services.errors import (
 STATUS_OF: dict[type[ServiceError], int] = {
     RunNotFound: 404,
     ArtifactNotFound: 404,
+    DatasetNotFound: 404,
     UserNotFound: 404,
     LoginRefused: 401,
     Forbidden: 403,
@@ -31,6 +34,7 @@ STATUS_OF: dict[type[ServiceError], int] = {
     QuotaExceeded: 429,
     RunStateConflict: 409,
     DatasetNameTaken: 409,
+    DatasetInUse: 409,
     UploadTooLarge: 413,
     InvalidInput: 422,
     BrokerUnavailable: 503,

@@ -1,4 +1,4 @@
-"""/api/runs: submit, list, read, metrics, cancel, clone, delete, checkpoint download, test report, fast path."""
+"""/api/runs: submit, list, read, organise (PATCH, bulk), metrics, cancel, clone, delete, checkpoint download, test report, fast path."""
 
 from __future__ import annotations
 
@@ -12,15 +12,18 @@ from app.schemas.metrics import FastPath
 from app.schemas.runs import (
     MAX_ID,
     EpochMetricRead,
+    RunBulk,
+    RunBulkResult,
     RunClone,
     RunCreate,
     RunDetail,
     RunFilter,
     RunPage,
     RunRead,
+    RunUpdate,
     TestReportRead,
 )
-from app.services import runs
+from app.services import organisation, runs
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -41,9 +44,22 @@ def list_runs(
     return runs.list_runs(uow=uow, principal=principal, query=query)
 
 
+@router.post("/bulk", response_model=RunBulkResult)
+def bulk_action(body: RunBulk, uow: UowDep, principal: PrincipalDep) -> RunBulkResult:
+    """Tag, untag, cancel or delete several runs at once; runs whose state forbids it are listed as skipped.
+    Any id you may not see answers 404 and nothing changes."""
+    return organisation.bulk_action(uow=uow, principal=principal, run_ids=body.ids, action=body.action, tags=body.tags)
+
+
 @router.get("/{run_id}", response_model=RunDetail)
 def get_run(run_id: IdPath, uow: UowDep, principal: PrincipalDep) -> RunDetail:
     return runs.get_run(uow=uow, principal=principal, run_id=run_id)
+
+
+@router.patch("/{run_id}", response_model=RunRead)
+def update_run(run_id: IdPath, body: RunUpdate, uow: UowDep, principal: PrincipalDep) -> RunRead:
+    """Rename a run, write its notes (markdown), replace its `tags` or `add_tags` / `remove_tags`; absent fields stay."""
+    return organisation.update_run(uow=uow, principal=principal, run_id=run_id, request=body)
 
 
 @router.get("/{run_id}/metrics", response_model=list[EpochMetricRead])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from app.cli import accounts, health, lr_find, model_use, service, training
+from app.cli import accounts, health, lr_find, model_use, runs, service, training
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Stage-wise fine-tuning of image classifiers.")
 training.register(cli)
@@ -13,6 +13,7 @@ model_use.register(cli)
 service.register(cli)
 accounts.register(cli)
 health.register(cli)
+runs.register(cli)
 
 
 def main() -> None:

@@ -5,10 +5,10 @@ from app.models.artifacts import Artifact
 from app.models.base import Base
 from app.models.datasets import DatasetFolder
 from app.models.metrics import EpochMetric
-from app.models.runs import Run, RunStatus
+from app.models.runs import Run, RunStatus, RunTag
 from app.models.workers import WorkerSeen
 
 __all__ = [
     "ApiToken", "Artifact", "Base", "DatasetFolder", "EpochMetric", "LoginAttempt", "LoginSession", "Run", "RunStatus",
-    "User", "WorkerSeen",
+    "RunTag", "User", "WorkerSeen",
 ]

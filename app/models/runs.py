@@ -104,6 +104,18 @@ class Run(Base):
     epochs_done: Mapped[int] = mapped_column(Integer, default=0)
     best_val_acc: Mapped[float | None] = mapped_column(Float)
 
+    # Organising: free-form markdown notes (rendered sanitised on the Run page) and tags.
+    notes: Mapped[str | None] = mapped_column(Text)
+    # Loaded with selectinload by lists, like `owner`; deleted with the run.
+    tag_rows: Mapped[list[RunTag]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="RunTag.tag"
+    )
+
+    @property
+    def tags(self) -> list[str]:
+        """The run's tags, sorted."""
+        return sorted(row.tag for row in self.tag_rows)
+
     @property
     def owner_name(self) -> str | None:
         """The name of the user who started the run, for the API and the Runs page."""
@@ -112,3 +124,13 @@ class Run(Base):
 
 for _name, _filter, _sort, _descending in list_index_specs():
     Index(_name, *list_index_columns(Run.__table__, _filter, _sort, _descending))
+
+
+class RunTag(Base):
+    """One tag of one run; the Runs list filters on `tag` (index in migration 0009)."""
+
+    __tablename__ = "run_tags"
+    __table_args__ = (Index("ix_run_tags_tag", "tag", "run_id"),)
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(40), primary_key=True)

@@ -48,7 +48,7 @@ class SummaryRow:
 @dataclass(frozen=True)
 class DiffCell:
     text: str
-    differs: bool  # from the first run's value
+    differs: bool  # from the baseline run's value (the first run unless the user picked one)
 
 
 @dataclass(frozen=True)
@@ -107,18 +107,18 @@ def _cell_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def _row(path: str, values: list[Any], to_text: Callable[[Any], str] = _cell_text) -> DiffRow:
-    return DiffRow(path, [DiffCell(to_text(v), i > 0 and v != values[0]) for i, v in enumerate(values)])
+def _row(path: str, values: list[Any], to_text: Callable[[Any], str] = _cell_text, base: int = 0) -> DiffRow:
+    return DiffRow(path, [DiffCell(to_text(v), i != base and v != values[base]) for i, v in enumerate(values)])
 
 
-def diff_rows(differences: list[ConfigDifference], run_ids: list[int]) -> list[DiffRow]:
-    """Differences as table rows, each cell flagged where it differs from the first run.
+def diff_rows(differences: list[ConfigDifference], run_ids: list[int], base: int = 0) -> list[DiffRow]:
+    """Differences as table rows, each cell flagged where it differs from run `run_ids[base]`.
 
     Raw `stages.*` paths are left to `stage_rows`: `{}` and six explicit LRs can mean the
     same training, so the raw keys would show differences that are not there.
     """
     return [
-        _row(diff.path, [diff.values.get(i) for i in run_ids])
+        _row(diff.path, [diff.values.get(i) for i in run_ids], base=base)
         for diff in differences
         if diff.path != "stages" and not diff.path.startswith("stages.")
     ]
@@ -131,8 +131,8 @@ def _stage_text(stage: StageLR | None) -> str:
     return format_lr(stage.lr) + late
 
 
-def stage_rows(runs: list[RunRead]) -> list[DiffRow]:
-    """One row per stage whose effective LR (absolute, after multipliers) differs between runs."""
+def stage_rows(runs: list[RunRead], base: int = 0) -> list[DiffRow]:
+    """One row per stage whose effective LR (absolute, after multipliers) differs from run `runs[base]`'s."""
     per_run: list[dict[str, StageLR]] = []
     for run in runs:
         try:
@@ -140,7 +140,7 @@ def stage_rows(runs: list[RunRead]) -> list[DiffRow]:
         except ValidationError:
             per_run.append({})
     names = list(dict.fromkeys(name for stages in per_run for name in stages))
-    rows = [_row(f"LR of {name}", [stages.get(name) for stages in per_run], _stage_text) for name in names]
+    rows = [_row(f"LR of {name}", [stages.get(name) for stages in per_run], _stage_text, base) for name in names]
     return [row for row in rows if any(cell.differs for cell in row.cells)]
 
 
@@ -171,14 +171,22 @@ class ComparePage:
     max_compare: int = 20
     error: str | None = None
     metric_options: tuple[tuple[str, str], ...] = METRICS
+    baseline: int | None = None  # the run the differences are measured from
+
+    @property
+    def baseline_label(self) -> str:
+        return next((row.label for row in self.rows if row.id == self.baseline), "the first run")
 
 
-def compare_page(compare: CompareRead, *, metric: str, max_compare: int) -> ComparePage:
-    """The Compare page view of a `CompareRead`."""
+def compare_page(compare: CompareRead, *, metric: str, max_compare: int, baseline: int | None = None) -> ComparePage:
+    """The Compare page view of a `CompareRead`; differences are flagged against run `baseline`
+    (the first run when it is None or not among the compared runs)."""
     ids = [run.id for run in compare.runs]
+    base = ids.index(baseline) if baseline in ids else 0
     return ComparePage(
         rows=[summary_row(run, compare.curves.get(run.id, [])) for run in compare.runs],
-        differences=stage_rows(compare.runs) + diff_rows(compare.differences, ids),
+        differences=stage_rows(compare.runs, base) + diff_rows(compare.differences, ids, base),
+        baseline=ids[base] if ids else None,
         curves=curve_data(compare),
         ids_text=",".join(map(str, ids)),
         metric=metric if metric in dict(METRICS) else "val_acc",

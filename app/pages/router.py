@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import PrincipalDep, SettingsDep, UowDep
-from app.pages import assets
+from app.pages import assets, datasets_page, organise
 from app.pages.compare_page import ComparePage, compare_page, curves_csv, summary_csv
 from app.pages.errors import html_errors, safe_next, status_of
 from app.pages.run_form import (
@@ -38,13 +38,15 @@ from app.schemas.accounts import Principal
 from app.schemas.catalog import BACKBONES
 from app.schemas.errors import field_message
 from app.schemas.runs import RunCreate, RunFilter, StudyCreate
-from app.services import catalog, compare, runs
+from app.services import catalog, compare, datasets, runs
 from app.services import plan as plan_service
 from app.services.errors import InvalidInput, RunNotFound
 from app.services.unit_of_work import UnitOfWork
 
 router = APIRouter(include_in_schema=False)
 router.include_router(assets.router)
+router.include_router(organise.router)
+router.include_router(datasets_page.router)
 
 
 def _render(request: Request, template: str, page: Any, nav: str = "", status_code: int = 200) -> HTMLResponse:
@@ -75,7 +77,7 @@ def new_run(
         base, source = presets[preset], f"preset {preset}"
     page = run_form_page(
         base=base, presets=presets, checkpoints=_checkpoints(uow, principal), preset=preset or None,
-        source=source,
+        source=source, uploads=datasets.upload_choices(uow=uow, principal=principal),
     )
     return _render(request, "run_form.html", page, "new")
 
@@ -106,7 +108,9 @@ async def submit_run(request: Request, uow: UowDep, principal: PrincipalDep) -> 
         errors = errors_by_field(_error_records(exc))
         presets = {p.name: p.config for p in catalog.presets()}
         checkpoints = await run_in_threadpool(_checkpoints, uow, principal)
-        page = run_form_page(base=base, shown=data, presets=presets, checkpoints=checkpoints, errors=errors)
+        choices = await run_in_threadpool(lambda: datasets.upload_choices(uow=uow, principal=principal))
+        page = run_form_page(base=base, shown=data, presets=presets, checkpoints=checkpoints, errors=errors,
+                             uploads=choices)  # fmt: skip
         return _render(request, "run_form.html", page, "new", status_code=422)
     if _wants_json(request):
         return JSONResponse(run.model_dump(mode="json"), status_code=201)
@@ -207,9 +211,9 @@ def delete(
 def compare_view(
     request: Request, uow: UowDep, settings: SettingsDep, principal: PrincipalDep,
     ids: Annotated[list[str], Query()] = [],  # noqa: B006
-    metric: str = "val_acc",
+    metric: str = "val_acc", baseline: Annotated[str, Query(max_length=12)] = "",
 ) -> HTMLResponse:
-    """Several runs: the reference table, overlaid curves, config differences."""
+    """Several runs: the reference table, overlaid curves, config differences (against `baseline`)."""
     text = ",".join(ids)
     if not text:
         return _render(request, "compare.html", ComparePage(max_compare=settings.max_compare))
@@ -219,7 +223,9 @@ def compare_view(
         message = exc.errors[0].msg if isinstance(exc, InvalidInput) else str(exc)
         page = ComparePage(ids_text=text, max_compare=settings.max_compare, error=message)
         return _render(request, "compare.html", page, status_code=status_of(exc))
-    return _render(request, "compare.html", compare_page(result, metric=metric, max_compare=settings.max_compare))
+    base = int(baseline) if baseline.isdigit() else None  # anything else: the first run, as without one
+    view = compare_page(result, metric=metric, max_compare=settings.max_compare, baseline=base)
+    return _render(request, "compare.html", view)
 
 
 @router.get("/compare.csv", response_class=PlainTextResponse)

@@ -24,6 +24,7 @@ from app.schemas.catalog import BACKBONES, DATASETS
 from app.schemas.errors import field_message
 from app.schemas.runs import RunRead
 from app.schemas.train_config import TrainConfig
+from app.services.datasets import UPLOAD_PREFIX
 from app.services.runs import clone_name
 
 # Inputs that are not config paths.
@@ -123,6 +124,7 @@ def config_from_form(form: Mapping[str, str], base: Mapping[str, Any], stage_nam
     data["stages"] = _stage_specs(form, stage_names)
     dataset = data.get("dataset")
     if isinstance(dataset, dict):
+        _upload_choice(dataset)
         _drop_fields_of_other_datasets(dataset)
         fractions = dataset.get("fractions")
         if isinstance(fractions, dict) and all(v is None for v in fractions.values()):
@@ -135,6 +137,13 @@ def config_from_form(form: Mapping[str, str], base: Mapping[str, Any], stage_nam
 # dataset) must not reach the config.
 SPLIT_FIELDS = {"official": ("train_size", "val_size", "test_size"), "fractions": ("fractions",)}
 DATASET_FIELDS = {"fake": ("num_classes", "num_images"), "imagefolder": ("path",)}
+
+
+def _upload_choice(dataset: dict[str, Any]) -> None:
+    """The Dataset menu's `uploads/<name>` entries are image folders: name imagefolder, path the upload."""
+    choice = str(dataset.get("name") or "")
+    if choice.startswith(UPLOAD_PREFIX):
+        dataset["name"], dataset["path"] = "imagefolder", choice
 
 
 def _drop_fields_of_other_datasets(dataset: dict[str, Any]) -> None:
@@ -272,6 +281,15 @@ class RunFormPage:
         return spec.split if spec else "fractions"
 
     @property
+    def dataset_choice(self) -> str:
+        """The Dataset menu's selected entry: an upload's own entry when the config trains on one."""
+        dataset = self.config["dataset"]
+        path = str(dataset.get("path") or "")
+        if dataset.get("name") == "imagefolder" and path in dict(self.dataset_options):
+            return path
+        return str(dataset.get("name"))
+
+    @property
     def dataset_hint(self) -> str:
         spec = DATASETS.get(str(self.config["dataset"].get("name")))
         return spec.description if spec else ""
@@ -281,12 +299,18 @@ class RunFormPage:
         return fractions_shown(self.config)
 
 
-def _catalog() -> dict[str, Any]:
-    """What run_form.js needs to switch datasets and backbones without a round trip."""
+def _catalog(uploads: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+    """What run_form.js needs to switch datasets and backbones without a round trip; an upload
+    is an image folder (its split and fields), under its own key."""
+    datasets = {
+        s.name: {"split": s.split, "fractions": s.fractions, "description": s.description, "fields": s.name}
+        for s in DATASETS.values()
+    }
+    folder = DATASETS["imagefolder"]
+    for key, label in uploads:
+        datasets[key] = {"split": folder.split, "fractions": folder.fractions, "description": label, "fields": ""}
     return {
-        "datasets": {
-            s.name: {"split": s.split, "fractions": s.fractions, "description": s.description} for s in DATASETS.values()
-        },
+        "datasets": datasets,
         "backbones": {b.name: {"stages": list(b.stage_names)} for b in BACKBONES.values()},
     }
 
@@ -300,10 +324,12 @@ def run_form_page(
     preset: str | None = None,
     source: str | None = None,
     errors: Mapping[str, str] | None = None,
+    uploads: Sequence[tuple[str, str]] = (),
 ) -> RunFormPage:
     """The New run page, started from `base` (a preset, a run's config, or the defaults).
 
     `shown` is what the user posted when the server re-renders the form with errors.
+    `uploads` are (key, label) of uploaded datasets, offered in the Dataset menu by name.
     Parameter counts are left to the LR preview (`POST /api/plan` returns them): counting
     needs torch, and the page should not wait for it.
     """
@@ -318,9 +344,9 @@ def run_form_page(
         source=source,
         quick_fills=quick_fills(presets),
         backbone_options=[(b.name, f"{b.name}: {b.description}") for b in BACKBONES.values()],
-        dataset_options=[(s.name, s.name) for s in DATASETS.values()],
+        dataset_options=[(s.name, s.name) for s in DATASETS.values()] + list(uploads),
         weights_options=weights_options(str(values.get("weights")), checkpoints),
-        catalog=_catalog(),
+        catalog=_catalog(uploads),
         errors=dict(errors or {}),
     )
 

@@ -36,6 +36,7 @@ class RunRow:
     can_cancel: bool
     can_delete: bool
     cancelling: bool = False  # cancel requested, the worker has not stopped yet
+    tags: tuple[str, ...] = ()
 
 
 def dataset_label(config: dict[str, Any]) -> str:
@@ -57,6 +58,7 @@ def run_row(run: RunRead, now: datetime) -> RunRow:
         duration=run_duration(run.started_at, run.finished_at, now),
         created_at=run.created_at, owner=run.owner_name or "–", can_cancel=live and not run.cancel_requested, can_delete=run.status != "running",
         cancelling=live and run.cancel_requested,
+        tags=tuple(run.tags),
     )  # fmt: skip
 
 
@@ -105,7 +107,8 @@ class RunsPage:
 
     @property
     def filtered(self) -> bool:
-        return any((self.query.status, self.query.dataset, self.query.backbone, self.query.owner))
+        return any((self.query.status, self.query.dataset, self.query.backbone, self.query.owner, self.query.tag,
+                    self.query.q))
 
     @property
     def sort_label(self) -> str:

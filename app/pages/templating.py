@@ -16,6 +16,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
 from app.pages.descriptions import format_lr
+from app.pages.notes import render_notes
 
 # Templates sit at the repository root (an editable install); see docs/dashboard.md.
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
@@ -66,4 +67,5 @@ def get_templates() -> Jinja2Templates:
     templates.env.filters.update(
         percent=percent, duration=duration, timestamp=timestamp, lr=format_lr, script_json=to_script_json
     )
+    templates.env.filters["notes_html"] = render_notes  # a run's markdown notes, sanitised
     return templates

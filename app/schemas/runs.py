@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, computed_field, field_validator, model_validator
 
 from app.schemas.bounds import Text
 from app.schemas.metrics import EpochRecord, RunSummary, TestReport
@@ -41,6 +41,105 @@ class RunCreate(BaseModel):
         if (self.config is None) == (self.preset is None):
             raise ValueError("give exactly one of config or preset")
         return self
+
+
+# Names and tags are shown in pages, chips, CSV and terminals: no control characters.
+MAX_NAME = 200
+MAX_NOTES = 20_000
+MAX_TAG = 40
+MAX_TAGS = 20
+TAG_RULE = f"1–{MAX_TAG} letters, digits or - _ . : / + (no spaces)"
+_TAG_CHARS = set("-_.:/+")
+
+
+def _printable(value: str, *, field: str, keep: str = "") -> str:
+    """`value` unless it holds a control character (other than those in `keep`)."""
+    bad = next((c for c in value if (ord(c) < 32 or 127 <= ord(c) < 160) and c not in keep), None)
+    if bad is not None:
+        raise ValueError(f"{field} must not contain control characters (found U+{ord(bad):04X})")
+    return value
+
+
+def check_tag(tag: str) -> str:
+    """A valid tag, stripped; ValueError saying the rule otherwise."""
+    tag = tag.strip()
+    if not 0 < len(tag) <= MAX_TAG or not all(c.isalnum() or c in _TAG_CHARS for c in tag):
+        raise ValueError(f"tag {tag[:MAX_TAG + 10]!r} is not valid: a tag is {TAG_RULE}")
+    return tag
+
+
+def check_name(name: str) -> str:
+    """A run name, stripped; ValueError if it is empty, too long or holds control characters."""
+    name = _printable(name, field="name").strip()
+    if not 0 < len(name) <= MAX_NAME:
+        raise ValueError(f"name must be 1–{MAX_NAME} characters")
+    return name
+
+
+class RunUpdate(BaseModel):
+    """Organise a run: rename it, write notes (markdown), set, add or remove tags. Absent = unchanged.
+
+    `tags` replaces every tag; `add_tags` and `remove_tags` change some (removed after added).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, description=f"1–{MAX_NAME} characters, no control characters")
+    notes: str | None = Field(default=None, description=f"markdown, at most {MAX_NOTES:,} characters; \"\" clears")
+    tags: list[str] | None = Field(default=None, description=f"replaces every tag; at most {MAX_TAGS}, each {TAG_RULE}")
+    add_tags: list[str] = Field(default_factory=list, max_length=MAX_TAGS)
+    remove_tags: list[str] = Field(default_factory=list, max_length=MAX_TAGS)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        return None if value is None else check_name(value)
+
+    @field_validator("notes")
+    @classmethod
+    def _notes(cls, value: str | None) -> str | None:
+        if value is not None and len(value) > MAX_NOTES:
+            raise ValueError(f"notes must be at most {MAX_NOTES:,} characters, got {len(value):,}")
+        return None if value is None else _printable(value, field="notes", keep="\n\r\t")
+
+    @field_validator("tags", "add_tags", "remove_tags")
+    @classmethod
+    def _tags(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        if len(value) > MAX_TAGS:
+            raise ValueError(f"at most {MAX_TAGS} tags, got {len(value)}")
+        return list(dict.fromkeys(check_tag(t) for t in value))
+
+
+class RunBulk(BaseModel):
+    """One action on a selection of runs (the Runs list's bulk bar)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[int] = Field(min_length=1, max_length=500, description="the selected runs")
+    action: Literal["tag", "untag", "cancel", "delete"]
+    tags: list[str] = Field(default_factory=list, max_length=MAX_TAGS, description="for tag and untag")
+
+    @field_validator("ids")
+    @classmethod
+    def _ids(cls, value: list[int]) -> list[int]:
+        if any(not 0 < i <= MAX_ID for i in value):
+            raise ValueError(f"ids must be between 1 and {MAX_ID}")
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(check_tag(t) for t in value))
+
+
+class RunBulkResult(BaseModel):
+    """What a bulk action did: the runs it changed, and those it skipped with the reason."""
+
+    action: str
+    done: list[int]
+    skipped: dict[int, str]
 
 
 class RunClone(BaseModel):
@@ -86,6 +185,8 @@ class RunRead(BaseModel):
     error: str | None
     best_val_acc: float | None
     summary: RunSummary | None
+    tags: list[str] = Field(default_factory=list, description="sorted; filter the list with ?tag=")
+    notes: str | None = Field(default=None, description="markdown, as written (pages render it sanitised)")
 
 
 class StudyCreate(BaseModel):
@@ -141,9 +242,16 @@ class RunFilter(BaseModel):
     dataset: Text | None = Field(default=None, max_length=64)
     backbone: Text | None = Field(default=None, max_length=64)
     owner: Text | None = Field(default=None, max_length=64, description="the user name that started the runs")
+    tag: Text | None = Field(default=None, max_length=MAX_TAG, description="only runs with this tag")
+    q: Text | None = Field(default=None, max_length=MAX_NAME, description="text in the name or notes (any case)")
     sort: SortKey = "-created_at"
     limit: int = Field(default=50, ge=1)
     offset: int = Field(default=0, ge=0, le=MAX_ID)
+
+    @field_validator("tag", "q")
+    @classmethod
+    def _text(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else _printable(value, field=str(info.field_name))
 
 
 class EpochMetricRead(EpochRecord):

@@ -46,6 +46,14 @@ class ArtifactNotFound(ServiceError):
     """The run exists but has no such file (404)."""
 
 
+class DatasetNotFound(ServiceError):
+    """No dataset of this name on the server (404)."""
+
+
+class DatasetInUse(ServiceError):
+    """Queued or running runs train on the dataset, so it cannot be deleted (409)."""
+
+
 class RunStateConflict(ServiceError):
     """The run's status forbids the request, e.g. cancelling a finished run (409)."""
 

@@ -47,6 +47,7 @@ from app.services.errors import (
     RunNotFound,
     RunStateConflict,
 )
+from app.services.run_search import search_conditions
 from app.services.unit_of_work import UnitOfWork
 from app.settings import Settings
 
@@ -220,7 +221,11 @@ def list_runs(*, uow: UnitOfWork, principal: Principal, query: RunFilter) -> Run
     if query.owner is not None:
         # `=` a scalar subquery, not IN: the planner then reads the (owner_id, sort) index in order.
         conditions.append(Run.owner_id == select(User.id).where(User.name == query.owner).scalar_subquery())
-    page = select(Run).options(selectinload(Run.owner)).where(*conditions).order_by(*_list_order(query.sort))
+    conditions.extend(search_conditions(query))
+    page = (
+        select(Run).options(selectinload(Run.owner), selectinload(Run.tag_rows)).where(*conditions)
+        .order_by(*_list_order(query.sort))
+    )  # fmt: skip
     with uow.reading() as db:
         total = db.scalar(select(func.count()).select_from(Run).where(*conditions)) or 0
         rows = db.scalars(page.limit(query.limit).offset(query.offset)).all()

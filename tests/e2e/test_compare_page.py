@@ -79,7 +79,7 @@ def test_the_plot_exports_as_svg(page: Page, finished_runs: list[dict[str, Any]]
 def test_selecting_two_runs_on_the_runs_page_opens_compare(page: Page, finished_runs: list[dict[str, Any]]) -> None:
     page.goto("/")
     for run in finished_runs:
-        page.get_by_label(f"select run {run['id']} for comparison").check()
+        page.get_by_label(f"select run {run['id']}", exact=True).check()
     page.get_by_role("button", name="Compare selected").click()
     expect(page.locator("#summary-table tbody tr")).to_have_count(2)
 

@@ -22,14 +22,14 @@ from typing import Any
 import pytest
 from conftest import TINY, make_run
 from PIL import Image
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
-from app.models import ApiToken, DatasetFolder, LoginAttempt, Run, RunStatus, User, WorkerSeen
+from app.models import ApiToken, DatasetFolder, LoginAttempt, Run, RunStatus, RunTag, User, WorkerSeen
 from app.schemas.accounts import Principal
 from app.schemas.metrics import EpochRecord
-from app.schemas.runs import RunClone, RunCreate, StudyCreate
-from app.services import accounts, catalog, execution, metrics, runs, uploads, workers
+from app.schemas.runs import RunClone, RunCreate, RunUpdate, StudyCreate
+from app.services import accounts, catalog, datasets, execution, metrics, organisation, runs, uploads, workers
 from app.services.errors import LoginRefused
 from app.services.unit_of_work import UnitOfWork
 from app.settings import Settings
@@ -110,8 +110,15 @@ SERVICES: dict[str, Callable[[UnitOfWork, World], Any]] = {
     ),
     "cancel": lambda uow, w: runs.cancel_run(uow=uow, principal=w.principal, run_id=w.queued),
     "delete": lambda uow, w: runs.delete_run(uow=uow, principal=w.principal, run_id=w.finished),
+    "run update": lambda uow, w: organisation.update_run(
+        uow=uow, principal=w.principal, run_id=w.finished, request=RunUpdate(name="renamed", tags=["t"])
+    ),
+    "bulk tag": lambda uow, w: organisation.bulk_action(
+        uow=uow, principal=w.principal, run_ids=[w.finished, w.queued], action="tag", tags=["bulk"]
+    ),
     "dataset upload": lambda uow, w: uploads.create_upload(uow=uow, principal=w.principal, name="shapes", source=class_zip()),
     "dataset scan": lambda uow, w: catalog.scan_datasets(uow=uow),
+    "dataset delete": lambda uow, w: datasets.delete_upload(uow=uow, principal=w.principal, name="old"),
     "token create": lambda uow, w: accounts.create_token(uow=uow, principal=w.principal, name="ci"),
     "token revoke": lambda uow, w: accounts.revoke_token(uow=uow, principal=w.principal, token_id=w.token_id),
     "user create": lambda uow, w: accounts.create_user(uow=uow, name="carol", password=None),
@@ -148,6 +155,8 @@ def world(settings: Settings, db: Session, uow: UnitOfWork) -> World:
         uow=uow, run_id=running.id, worker=execution.Worker("h", 1, None), owner_alive=lambda *_: True
     )
     assert claim is not None
+    db.add(DatasetFolder(name="imagefolder", path="uploads/old", owner_id=principal.user_id))
+    db.commit()
     return World(principal, finished, queued, token.id, claim)
 
 
@@ -177,9 +186,12 @@ def _effect(name: str, db: Session, world: World) -> bool:
         "study": lambda: (db.scalar(select(Run.id).where(Run.id > world.claim.run_id)) or 0) > 0,
         "cancel": lambda: db.get(Run, world.queued).status == RunStatus.cancelled,
         "delete": lambda: db.get(Run, world.finished) is None,
+        "run update": lambda: db.get(Run, world.finished).name == "renamed",
+        "bulk tag": lambda: db.scalar(select(func.count()).select_from(RunTag).where(RunTag.tag == "bulk")) == 2,
         "dataset upload": lambda: db.scalar(
             select(DatasetFolder.owner_id).where(DatasetFolder.path == "uploads/shapes")
         ) == world.principal.user_id,
+        "dataset delete": lambda: db.scalar(select(DatasetFolder).where(DatasetFolder.path == "uploads/old")) is None,
         "dataset scan": lambda: True,  # nothing to find on an empty data root; the point is no error
         "token create": lambda: db.scalar(select(ApiToken).where(ApiToken.name == "ci")) is not None,
         "token revoke": lambda: db.get(ApiToken, world.token_id).revoked_at is not None,

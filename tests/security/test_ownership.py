@@ -79,6 +79,7 @@ API = [
 PAGES = [
     ("GET", "/runs/{id}"), ("GET", "/runs/new?from_run={id}"), ("POST", "/runs/{id}/cancel"),
     ("POST", "/runs/{id}/delete"), ("GET", "/compare?ids={id}"), ("GET", "/compare.csv?ids={id}"),
+    ("POST", "/runs/{id}/organise"),
 ]  # fmt: skip
 
 

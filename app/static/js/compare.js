@@ -35,6 +35,8 @@
     charts.draw(plot, traces, lay);
     const url = new URL(window.location.href);
     url.searchParams.set("metric", key);
+    const kept = document.querySelector('input[type="hidden"][name="metric"]');
+    if (kept) kept.value = key; // the baseline form keeps the chosen metric too
     window.history.replaceState(null, "", url); // a shared link opens on the same metric
   }
 

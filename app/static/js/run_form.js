@@ -94,7 +94,8 @@
   });
 
   // ---- dataset and backbone switches ----
-  function syncDataset() {
+  // `chosen`: the user picked another dataset, so its documented default split replaces the old one.
+  function syncDataset(chosen) {
     const name = form.elements["dataset.name"].value;
     const spec = catalog.datasets[name];
     form.querySelectorAll("fieldset[data-split]").forEach((fs) => {
@@ -103,14 +104,14 @@
       fs.hidden = !on;
     });
     form.querySelectorAll("fieldset[data-dataset]").forEach((fs) => {
-      const on = fs.dataset.dataset === name;
+      const on = fs.dataset.dataset === spec.fields; // an upload fills no dataset-specific field
       fs.disabled = !on;
       fs.hidden = !on;
     });
     if (spec.split === "fractions" && spec.fractions) {
       ["train", "val", "test"].forEach((k, i) => {
         const el = form.elements[`dataset.fractions.${k}`];
-        if (el.value === "") el.value = spec.fractions[i];
+        if (el.value === "" || chosen === true) el.value = spec.fractions[i];
       });
     }
     const hint = document.getElementById("f-dataset-name-hint");
@@ -219,7 +220,7 @@
       value.disabled = event.target.checked;
     }
   });
-  form.elements["dataset.name"].addEventListener("change", syncDataset);
+  form.elements["dataset.name"].addEventListener("change", () => syncDataset(true));
   form.elements["backbone"].addEventListener("change", syncBackbone);
   form.addEventListener("input", schedulePreview);
   form.addEventListener("change", schedulePreview);

@@ -1,11 +1,11 @@
-// Runs page: confirm deletes, count the selection for Compare, and refresh the table body
+// Runs page: confirm deletes, enable the bulk bar's buttons for the selection, and refresh the table body
 // while some run is queued or running, so progress bars move without a reload.
 "use strict";
 
 (function () {
   const table = document.getElementById("runs-table");
   if (!table) return;
-  const compareButton = document.getElementById("compare-selected");
+  const bulkButtons = Array.from(document.querySelectorAll("#bulk-form button[data-needs]"));
   const count = document.getElementById("selection-count");
   const REFRESH_MS = 5000;
 
@@ -15,12 +15,13 @@
 
   function syncSelection() {
     const n = selected().length;
-    compareButton.disabled = n < 2;
-    count.textContent = n ? `${n} selected` : "select two or more runs to compare";
+    bulkButtons.forEach((button) => (button.disabled = n < Number(button.dataset.needs)));
+    count.textContent = n ? `${n} selected` : "tick runs to tag, cancel or delete them; two or more to compare";
   }
 
   document.addEventListener("submit", (event) => {
-    const message = event.target.dataset.confirm;
+    // The bulk bar asks only for its Delete button; a row's Delete form asks for itself.
+    const message = (event.submitter && event.submitter.dataset.confirm) || event.target.dataset.confirm;
     if (message && !window.confirm(message)) event.preventDefault();
   });
   document.addEventListener("change", (event) => {
