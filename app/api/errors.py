@@ -6,6 +6,7 @@ from app.services.errors import (
     ArtifactNotFound,
     BrokerUnavailable,
     DatasetNameTaken,
+    EvaluationNotFound,
     ExportFailed,
     Forbidden,
     InvalidInput,
@@ -22,6 +23,7 @@ from app.services.errors import (
 # The first match wins, so subclasses first.
 STATUS_OF: dict[type[ServiceError], int] = {
     RunNotFound: 404,
+    EvaluationNotFound: 404,
     ArtifactNotFound: 404,
     UserNotFound: 404,
     LoginRefused: 401,
