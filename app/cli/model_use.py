@@ -92,7 +92,8 @@ def evaluate(
 ) -> None:
     """Judge the run's model on a dataset whose class folders are the run's classes; prints JSON.
 
-    The images go through the run's own eval transform, as its test split did.
+    The images go through the run's own eval transform, as its test split did. Naming the
+    run's own dataset uses its split settings, so `--split test` is the run's test split.
     """
     from worker.training import evaluation, inference
     from worker.training.errors import TrainingError
@@ -105,8 +106,11 @@ def evaluate(
         data_root, config = settings.data_dir, {"name": dataset}
     try:
         classifier = inference.load_classifier(inference.checkpoint_in(run, checkpoint))
+        own = classifier.config.dataset
+        # The run's own dataset by name: its fractions and seed, so --split test is its test split.
+        chosen = own if config["name"] == own.name and own.path is None else DatasetConfig.model_validate(config)
         result = evaluation.evaluate_dataset(
-            classifier, DatasetConfig.model_validate(config), data_root, split, shared=shared_classes,
+            classifier, chosen, data_root, split, shared=shared_classes,
             device=device, num_workers=settings.num_workers,
         )  # fmt: skip
     except (TrainingError, ValueError) as exc:

@@ -36,19 +36,31 @@ def test_evaluate_a_folder_of_blurred_photos_prints_accuracy_and_matrix(
     assert body["class_mapping"] == {"ants": 0, "bees": 1} and 0 <= body["accuracy"] <= 1
 
 
-def test_evaluate_a_catalog_dataset_by_name_under_the_data_root(
-    trained: Path, shared_datasets: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def evaluate_by_name(trained: Path, data_root: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> dict:
     from app.settings import get_settings
 
-    monkeypatch.setenv("STAGEWISE_DATA_DIR", str(shared_datasets))
+    monkeypatch.setenv("STAGEWISE_DATA_DIR", str(data_root))
     get_settings.cache_clear()
     try:
-        result = runner.invoke(cli, ["evaluate", str(trained), "hymenoptera", "--split", "all"])
+        result = runner.invoke(cli, ["evaluate", str(trained), "hymenoptera", *args])
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["count"] == 398  # every Ants & Bees photo
+    return json.loads(result.output)
+
+
+def test_evaluate_a_catalog_dataset_by_name_under_the_data_root(
+    trained: Path, shared_datasets: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert evaluate_by_name(trained, shared_datasets, monkeypatch, "--split", "all")["count"] == 398  # every photo
+
+
+def test_the_runs_own_dataset_by_name_is_split_as_the_run_split_it(
+    trained: Path, shared_datasets: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = evaluate_by_name(trained, shared_datasets, monkeypatch, "--split", "test")
+    report = json.loads((trained / "test_report.json").read_text())
+    assert (body["confusion"], body["accuracy"]) == (report["confusion"], report["accuracy"])
 
 
 def test_evaluate_names_missing_and_extra_classes(trained: Path, shared_datasets: Path, tmp_path: Path) -> None:
