@@ -144,9 +144,12 @@ def _run_classes(*, uow: UnitOfWork, principal: Principal, run_id: int, checkpoi
     from worker.training.errors import TrainingError
 
     try:
-        return list(checkpoints.load_trusted_format(path).get("class_names") or [])
+        classes = list(checkpoints.load_trusted_format(path).get("class_names") or [])
     except TrainingError as exc:
         raise RunStateConflict(f"run {run_id}: {exc}") from exc
+    if not classes:
+        raise RunStateConflict(f"run {run_id}: its {checkpoint} checkpoint names no classes (an older Stagewise wrote it)")
+    return classes
 
 
 def _check_dataset(
