@@ -1,8 +1,9 @@
 """End to end: a real worker process takes evaluation jobs from the queue, and sweeps a lost one.
 
-A tiny run is trained through the API; then its model is judged on a differently seeded
-copy of its synthetic dataset (same class names). A job left `running` by a worker that
-died is queued again by the live worker's sweep and finished, not left running forever.
+A tiny run is trained through the API; then its model is judged on another copy of its
+synthetic dataset (same class names). A job left `running` by a worker that died is
+queued again by the sweep and finished, not left running forever; so is one whose worker
+is killed (-9) mid-evaluation.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from app.models import Evaluation, EvaluationStatus
 from tests.rows import row_session
 
 OTHER_FAKE = {"name": "fake", "num_images": 16, "num_classes": 2, "split_seed": 7}
+BIG_FAKE = {"name": "fake", "num_images": 4000, "num_classes": 2}  # long enough to be caught running
 
 
 def evaluation_of(client: httpx.Client, evaluation_id: int) -> dict[str, Any]:
@@ -27,10 +29,10 @@ def evaluation_of(client: httpx.Client, evaluation_id: int) -> dict[str, Any]:
     return response.json()
 
 
-def wait_done(client: httpx.Client, evaluation_id: int) -> dict[str, Any]:
+def wait_done(client: httpx.Client, evaluation_id: int, timeout: float = 120) -> dict[str, Any]:
     return wait_for(
         lambda: (e := evaluation_of(client, evaluation_id))["status"] in ("succeeded", "failed") and e,
-        timeout=120, what=f"evaluation {evaluation_id} to finish",
+        timeout=timeout, what=f"evaluation {evaluation_id} to finish",
     )  # fmt: skip
 
 
@@ -68,3 +70,15 @@ def test_a_job_left_running_by_a_dead_worker_is_swept_and_finished(stack: Stack,
     with stack.client() as client:
         done = wait_done(client, job_id)
     assert (done["status"], done["attempt"], done["error"]) == ("succeeded", 2, None)
+
+
+def test_an_evaluation_whose_worker_is_killed_is_finished_by_another(stack: Stack, trained: int) -> None:
+    with stack.client() as client:
+        response = client.post(f"/api/runs/{trained}/evaluations", json={"dataset": BIG_FAKE})
+        evaluation_id = response.json()["id"]
+        wait_for(lambda: evaluation_of(client, evaluation_id)["status"] == "running", timeout=120,
+                 what="the evaluation to start")  # fmt: skip
+        stack.kill_worker(stack.workers[-1])  # kill -9 the whole worker mid-evaluation
+        stack.start_worker()
+        done = wait_done(client, evaluation_id, timeout=300)
+    assert (done["status"], done["attempt"], done["result"]["count"]) == ("succeeded", 2, 4000)
