@@ -32,9 +32,11 @@ from app.pages.dataset_upload import router as upload_page_router
 from app.pages.errors import error_page, status_page, wants_html
 from app.pages.router import router as pages_router
 from app.pages.templating import get_templates
+from app.pages.transfer_page import router as transfer_page_router
 from app.queue import TaskQueue, make_celery
 from app.schemas.errors import field_message
 from app.services.errors import InvalidInput, ServiceError, TooManyAttempts
+from app.services.evaluation_jobs import sweep_stale_evaluations
 from app.services.execution import sweep_stale_runs
 from app.services.unit_of_work import UnitOfWork
 from app.settings import Settings, get_settings
@@ -59,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.tasks = TaskQueue(make_celery(settings), settings)
     app.include_router(api_router)
     app.include_router(pages_router)
+    app.include_router(transfer_page_router)
     app.include_router(upload_page_router)
     app.include_router(account_page_router)
     if STATIC_DIR.is_dir():
@@ -119,6 +122,8 @@ def _sweep_once(app: FastAPI) -> None:
     with UnitOfWork.open(app.state.database, app.state.settings, app.state.tasks) as uow:
         for run_id, status in sweep_stale_runs(uow=uow):
             log.warning("run %s lost its worker (no heartbeat): now %s", run_id, status)
+        for evaluation_id, status in sweep_stale_evaluations(uow=uow):
+            log.warning("evaluation %s lost its worker (no heartbeat): now %s", evaluation_id, status)
 
 
 def _add_error_handlers(app: FastAPI) -> None:

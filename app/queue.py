@@ -25,6 +25,7 @@ from sqlalchemy import Engine, create_engine, inspect, text
 from app.settings import Settings
 
 TRAIN_TASK = "stagewise.train_run"
+EVALUATE_TASK = "stagewise.evaluate"
 SQLALCHEMY_BROKER = ("sqla+", "sqlalchemy+")  # kombu's SQLAlchemy transport: the embedded broker
 
 # What publishing raises when the broker is down: kombu wraps connection errors in
@@ -95,6 +96,10 @@ class TaskQueue:
     def train(self, run_id: int, queue: str) -> None:
         """Publish run `run_id`'s training task on `queue` (raises one of BROKER_ERRORS when down)."""
         enqueue_training(self.celery, run_id, queue)
+
+    def evaluate(self, evaluation_id: int, queue: str) -> None:
+        """Publish evaluation `evaluation_id`'s task on `queue` (raises one of BROKER_ERRORS when down)."""
+        self.celery.send_task(EVALUATE_TASK, args=[evaluation_id], queue=queue, retry=True)
 
     @property
     def embedded(self) -> bool:

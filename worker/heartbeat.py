@@ -17,6 +17,7 @@ from typing import Self
 
 from app.db import Database
 from app.queue import TaskQueue
+from app.services.evaluation_jobs import sweep_stale_evaluations
 from app.services.execution import Claim, heartbeat, redispatch_lost_tasks, sweep_stale_runs
 from app.services.unit_of_work import UnitOfWork
 from app.services.workers import worker_gone, worker_seen
@@ -103,6 +104,43 @@ class RunWatch:
             self.lose()
 
 
+class JobWatch:
+    """A heartbeat thread for a short job (an evaluation): `beat()` → False means the job was handed on.
+
+    Simpler than `RunWatch`: a job keeps no files between attempts, so an attempt that lost
+    its job only has to stop (`check` raises) and have its finish refused, which the
+    attempt number already ensures.
+    """
+
+    def __init__(self, beat: Callable[[], bool], *, interval_s: float, name: str) -> None:
+        self._send, self.interval_s = beat, interval_s
+        self.lost = False
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._thread.join(timeout=self.interval_s + 5)
+
+    def check(self) -> None:
+        """Raise `RunLost` once another attempt owns the job."""
+        if self.lost:
+            raise RunLost("this attempt no longer owns the job")
+
+    def _loop(self) -> None:
+        while not self._done.wait(self.interval_s):
+            try:
+                if not self._send():
+                    self.lost = True
+                    return
+            except Exception:  # the database may come back; if not, the sweeper takes over
+                log.exception("heartbeat of %s failed", self._thread.name)
+
+
 class WorkerBeat:
     """The worker process's own heartbeat (the `workers` table) and the stale-run sweep."""
 
@@ -145,6 +183,8 @@ class WorkerBeat:
             worker_seen(uow=uow, **self.identity)
             for run_id, status in sweep_stale_runs(uow=uow):
                 log.warning("run %s lost its worker (no heartbeat): now %s", run_id, status)
+            for evaluation_id, status in sweep_stale_evaluations(uow=uow):
+                log.warning("evaluation %s lost its worker (no heartbeat): now %s", evaluation_id, status)
             published, self._lost_suspects = redispatch_lost_tasks(uow=uow, suspects=self._lost_suspects)
             for run_id in published:
                 log.warning("run %s was queued with no task in the broker (a worker died taking it): sent again", run_id)

@@ -20,15 +20,17 @@ from celery import Celery, Task, shared_task
 
 from app.db import Database
 from app.models import RunStatus
-from app.queue import TRAIN_TASK, TaskQueue
+from app.queue import EVALUATE_TASK, TRAIN_TASK, TaskQueue
+from app.schemas.evaluations import EvaluationResult
 from app.schemas.metrics import EpochRecord, RunSummary
 from app.schemas.train_config import TrainConfig
+from app.services.evaluation_jobs import EvaluationClaim, claim_evaluation, evaluation_heartbeat, finish_evaluation
 from app.services.execution import Claim, Worker, claim_run, finish_run
 from app.services.metrics import record_epochs
 from app.services.public_paths import relative_message
 from app.services.unit_of_work import UnitOfWork
 from app.settings import Settings, visible_gpus
-from worker.heartbeat import RunLost, RunWatch
+from worker.heartbeat import JobWatch, RunLost, RunWatch
 from worker.runtimes import runtime_from_settings
 from worker.training.errors import DiskFull, TrainingError
 
@@ -151,19 +153,75 @@ def _finish(
         finish_run(uow=uow, claim=claim, status=status, summary=summary, error=error)
 
 
-def describe_failure(exc: BaseException, config: TrainConfig, data_root: Path) -> str:
+@shared_task(bind=True, name=EVALUATE_TASK)
+def evaluate(self: Task, evaluation_id: int) -> str:
+    """Judge a run's checkpoint on a dataset (evaluation `evaluation_id`); returns what happened."""
+    context = context_for(self.app)
+    try:
+        with context.unit_of_work() as uow:
+            claim = claim_evaluation(
+                uow=uow, evaluation_id=evaluation_id, worker=this_worker(context.settings), owner_alive=owner_alive
+            )
+    except LookupError:
+        if self.request.retries >= MISSING_RUN_RETRIES:
+            log.warning("evaluation %s does not exist (its run deleted?): dropping its task", evaluation_id)
+            return "missing"
+        raise self.retry(countdown=1, max_retries=MISSING_RUN_RETRIES) from None
+    if claim is None:
+        return "skipped"
+    return evaluate_claimed(context, claim)
+
+
+def evaluate_claimed(context: WorkerContext, claim: EvaluationClaim) -> str:
+    """Load the run's checkpoint, judge it on the dataset, and record the result or the failure."""
+    settings = context.settings
+
+    def beat() -> bool:
+        with context.unit_of_work() as uow:
+            return evaluation_heartbeat(uow=uow, claim=claim)
+
+    with JobWatch(beat, interval_s=settings.heartbeat_interval_s, name=f"evaluation-{claim.evaluation_id}") as watch:
+        try:
+            from worker.training import evaluation, inference
+
+            path = inference.checkpoint_in(settings.runs_dir / str(claim.run_id), claim.checkpoint)
+            classifier = inference.load_classifier(path)
+            measured = evaluation.evaluate_dataset(
+                classifier, claim.dataset, settings.data_dir, claim.split, shared=claim.shared_classes,
+                device=settings.device, num_workers=settings.num_workers, should_go_on=watch.check,
+            )  # fmt: skip
+        except Exception as exc:
+            if watch.lost:
+                return "lost"
+            log.exception("evaluation %s failed", claim.evaluation_id)
+            with context.unit_of_work() as uow:
+                finish_evaluation(uow=uow, claim=claim, error=describe_failure(exc, None, settings.data_dir))
+            return "failed"
+    result = EvaluationResult(
+        loss=measured.loss, count=measured.count, epoch=classifier.epoch, class_names=measured.class_names,
+        confusion=measured.confusion, per_class_accuracy=measured.per_class_accuracy,
+        class_mapping=measured.match.mapping, missing_classes=measured.match.missing,
+        extra_classes=measured.match.extra, split_hash=measured.split_hash,
+    )  # fmt: skip
+    with context.unit_of_work() as uow:
+        finished = finish_evaluation(uow=uow, claim=claim, accuracy=measured.accuracy, result=result)
+    return "succeeded" if finished else "lost"
+
+
+def describe_failure(exc: BaseException, config: TrainConfig | None, data_root: Path) -> str:
     """A message a human can act on, naming paths relative to `data_root`; the traceback and
-    the server's own paths stay in the worker log."""
+    the server's own paths stay in the worker log. `config`: the run's, if training."""
     return relative_message(_failure_message(exc, config), data_root)
 
 
-def _failure_message(exc: BaseException, config: TrainConfig) -> str:
+def _failure_message(exc: BaseException, config: TrainConfig | None) -> str:
     if isinstance(exc, TrainingError | EpochsNotRecorded):
         return str(exc)
+    batch = f" at batch size {config.batch_size}" if config is not None else ""
     if type(exc).__name__ == "OutOfMemoryError":  # torch.OutOfMemoryError escaping fit
-        return f"out of memory at batch size {config.batch_size}: lower batch_size or image_size"
+        return f"out of memory{batch}: lower batch_size or image_size"
     if isinstance(exc, MemoryError):
-        return f"the worker host ran out of RAM at batch size {config.batch_size}: lower batch_size or num_workers"
+        return f"the worker host ran out of RAM{batch}: lower batch_size or num_workers"
     return f"internal error ({type(exc).__name__}: {exc}); see the log of worker {socket.gethostname()}"
 
 

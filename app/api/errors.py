@@ -8,6 +8,7 @@ from app.services.errors import (
     DatasetInUse,
     DatasetNameTaken,
     DatasetNotFound,
+    EvaluationNotFound,
     ExportFailed,
     Forbidden,
     InsufficientStorage,
@@ -25,6 +26,7 @@ from app.services.errors import (
 # The first match wins, so subclasses first.
 STATUS_OF: dict[type[ServiceError], int] = {
     RunNotFound: 404,
+    EvaluationNotFound: 404,
     ArtifactNotFound: 404,
     DatasetNotFound: 404,
     UserNotFound: 404,

@@ -1,4 +1,4 @@
-"""Using a trained run without a server: `predict` images, `export` the model.
+"""Using a trained run without a server: `predict` images, `evaluate` it on a dataset, `export` the model.
 
 RUN is a run folder (`stagewise train --out`, or `<data root>/runs/<id>`) or a checkpoint
 file; its checkpoint carries the config and class names. Torch is imported inside the
@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from app.schemas.train_config import DatasetConfig
 from app.settings import get_settings
 
 RunArg = Annotated[Path, typer.Argument(help="a run folder (holding best.pt / checkpoint.pt) or a checkpoint file")]
@@ -81,7 +82,50 @@ def export(
     typer.echo(f"wrote {out} ({format}; logits within {result.max_abs_diff:.1e} of PyTorch's)")
 
 
+def evaluate(
+    run: RunArg,
+    dataset: Annotated[str, typer.Argument(help="a class-per-folder directory, or a dataset name under the data root")],
+    split: Annotated[str, typer.Option("--split", help="all | train | val | test")] = "all",
+    checkpoint: CheckpointOpt = "best",
+    shared_classes: Annotated[bool, typer.Option("--shared-classes", help="judge only the classes both have")] = False,
+    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda")] = "cpu",
+) -> None:
+    """Judge the run's model on a dataset whose class folders are the run's classes; prints JSON.
+
+    The images go through the run's own eval transform, as its test split did. Naming the
+    run's own dataset uses its split settings, so `--split test` is the run's test split.
+    """
+    from worker.training import evaluation, inference
+    from worker.training.errors import TrainingError
+
+    settings = get_settings()
+    folder = Path(dataset)
+    if folder.is_dir():  # a folder anywhere: it becomes the data root's only dataset
+        data_root, config = folder.resolve().parent, {"name": "imagefolder", "path": folder.resolve().name}
+    else:
+        data_root, config = settings.data_dir, {"name": dataset}
+    try:
+        classifier = inference.load_classifier(inference.checkpoint_in(run, checkpoint))
+        own = classifier.config.dataset
+        # The run's own dataset by name: its fractions and seed, so --split test is its test split.
+        chosen = own if config["name"] == own.name and own.path is None else DatasetConfig.model_validate(config)
+        result = evaluation.evaluate_dataset(
+            classifier, chosen, data_root, split, shared=shared_classes,
+            device=device, num_workers=settings.num_workers,
+        )  # fmt: skip
+    except (TrainingError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(json.dumps({
+        "dataset": str(folder) if folder.is_dir() else dataset, "split": split, "checkpoint": checkpoint,
+        "accuracy": result.accuracy, "loss": result.loss, "count": result.count, "class_names": result.class_names,
+        "per_class_accuracy": result.per_class_accuracy, "confusion": result.confusion,
+        "class_mapping": result.match.mapping, "missing_classes": result.match.missing,
+        "extra_classes": result.match.extra, "split_hash": result.split_hash,
+    }))  # fmt: skip
+
+
 def register(cli: typer.Typer) -> None:
     """Add the model-use commands to `cli`."""
     cli.command()(predict)
+    cli.command()(evaluate)
     cli.command()(export)

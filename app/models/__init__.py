@@ -4,11 +4,12 @@ from app.models.accounts import ApiToken, LoginAttempt, LoginSession, User
 from app.models.artifacts import Artifact
 from app.models.base import Base
 from app.models.datasets import DatasetFolder
+from app.models.evaluations import Evaluation, EvaluationStatus
 from app.models.metrics import EpochMetric
 from app.models.runs import Run, RunStatus, RunTag
 from app.models.workers import WorkerSeen
 
 __all__ = [
-    "ApiToken", "Artifact", "Base", "DatasetFolder", "EpochMetric", "LoginAttempt", "LoginSession", "Run", "RunStatus",
-    "RunTag", "User", "WorkerSeen",
+    "ApiToken", "Artifact", "Base", "DatasetFolder", "EpochMetric", "Evaluation", "EvaluationStatus", "LoginAttempt",
+    "LoginSession", "Run", "RunStatus", "RunTag", "User", "WorkerSeen",
 ]

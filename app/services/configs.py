@@ -13,16 +13,17 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from app.models import Run
+from app.models import Run, RunStatus
 from app.presets import InvalidOverride, UnknownPreset, apply_overrides, load_preset
 from app.schemas.accounts import Principal
 from app.schemas.errors import field_message
 from app.schemas.runs import MAX_ID
 from app.schemas.train_config import TrainConfig
-from app.services.errors import FieldError, InvalidInput
+from app.services.errors import FieldError, InvalidInput, RunStateConflict
 from app.settings import Settings
 
 Loc = tuple[str | int, ...]
+RUN_CHECKPOINTS = {"best": "best.pt", "last": "checkpoint.pt"}  # run:<id>:<kind>
 
 
 def build_config(
@@ -84,9 +85,16 @@ def _check_limits(config: TrainConfig, settings: Settings, origin: Loc, override
 
 
 def run_checkpoint(*, db: Session, settings: Settings, principal: Principal, weights: Any, loc: Loc) -> Any:
-    """`"run:<id>"` → `"runs/<id>/best.pt"` (relative to the data root); other values unchanged.
+    """`"run:<id>"` or `"run:<id>:best"` → `"runs/<id>/best.pt"`, `"run:<id>:last"` → `"runs/<id>/checkpoint.pt"`
+    (relative to the data root); other values unchanged.
 
+    A plain `run:<id>` of a run still training is refused (409): its best checkpoint is still
+    changing, so the user names one (`run:<id>:best` or `:last`, as of when the new run starts).
     A path into another user's run folder is refused like `run:<id>` of that run.
+
+    Raises:
+        InvalidInput: no such run of the caller's, a malformed reference, or no checkpoint yet (422).
+        RunStateConflict: `run:<id>` of a queued or running run (409).
     """
     if not isinstance(weights, str):
         return weights
@@ -95,21 +103,32 @@ def run_checkpoint(*, db: Session, settings: Settings, principal: Principal, wei
         if len(parts) >= 2 and parts[0] == "runs" and not _visible(db, principal, parts[1]):
             raise InvalidInput.at(loc, f"{weights!r}: no run {parts[1]} of yours")
         return weights
-    ident = weights.removeprefix("run:")
-    if not ident.isdigit():
-        raise InvalidInput.at(loc, f"{weights!r}: expected run:<numeric id>")
+    ident, _, kind = weights.removeprefix("run:").partition(":")
+    if not ident.isdigit() or kind not in ("", *RUN_CHECKPOINTS):
+        raise InvalidInput.at(loc, f"{weights!r}: expected run:<numeric id>, run:<id>:best or run:<id>:last")
     run_id = int(ident)
-    if not _visible(db, principal, ident):
+    source = _source(db, principal, ident)
+    if source is None:
         raise InvalidInput.at(loc, f"run {run_id} does not exist")
-    relative = f"runs/{run_id}/best.pt"
+    if not kind and source.status in (RunStatus.queued, RunStatus.running):
+        raise RunStateConflict(
+            f"{'.'.join(map(str, loc[1:]))}: run {run_id} is still {source.status}; name a checkpoint: "
+            f"run:{run_id}:best (its best so far) or run:{run_id}:last"
+        )
+    relative = f"runs/{run_id}/{RUN_CHECKPOINTS[kind or 'best']}"
     if not (settings.data_dir / relative).is_file():
-        raise InvalidInput.at(loc, f"run {run_id} has no checkpoint yet (best.pt is written after its first epoch)")
+        raise InvalidInput.at(loc, f"run {run_id} has no {kind or 'best'} checkpoint yet (written after its first epoch)")
     return relative
 
 
 def _visible(db: Session, principal: Principal, ident: str) -> bool:
+    return _source(db, principal, ident) is not None
+
+
+def _source(db: Session, principal: Principal, ident: str) -> Run | None:
+    """Run `ident` if it exists and `principal` may see it."""
     run = db.get(Run, int(ident)) if ident.isdigit() and 0 < int(ident) <= MAX_ID else None
-    return run is not None and (principal.is_admin or run.owner_id == principal.user_id)
+    return run if run is not None and (principal.is_admin or run.owner_id == principal.user_id) else None
 
 
 def _where(loc: tuple[Any, ...], origin: Loc, overrides: Mapping[str, Any]) -> Loc:

@@ -18,6 +18,14 @@ class RunNotFound(ServiceError):
         self.run_id = run_id
 
 
+class EvaluationNotFound(ServiceError):
+    """No evaluation has this id, or not one of the caller's runs (404)."""
+
+    def __init__(self, evaluation_id: int) -> None:
+        super().__init__(f"evaluation {evaluation_id} not found")
+        self.evaluation_id = evaluation_id
+
+
 class UserNotFound(ServiceError):
     """No such user or token, or not one the caller may see (404)."""
 

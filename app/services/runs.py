@@ -349,6 +349,11 @@ def _run_file(settings: Settings, run_id: int, filename: str) -> Path:
     return settings.runs_dir / str(run_id) / filename
 
 
+def visible_run(db: Session, *, principal: Principal, run_id: int) -> Run:
+    """Run `run_id` inside the caller's block, if `principal` may see it (RunNotFound otherwise)."""
+    return _get(db, run_id, principal=principal)
+
+
 def _get(db: Session, run_id: int, *, principal: Principal, lock: bool = False) -> Run:
     """Run `run_id` if `principal` may see it (RunNotFound otherwise); the caller is required."""
     run = db.get(Run, run_id, with_for_update=lock) if 0 < run_id <= MAX_ID else None

@@ -17,19 +17,46 @@ import threading
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
+import torch
 from conftest import TINY, make_run
 from PIL import Image
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
-from app.models import ApiToken, DatasetFolder, LoginAttempt, Run, RunStatus, RunTag, User, WorkerSeen
+from app.db.types import utcnow
+from app.models import (
+    ApiToken,
+    DatasetFolder,
+    Evaluation,
+    EvaluationStatus,
+    LoginAttempt,
+    Run,
+    RunStatus,
+    RunTag,
+    User,
+    WorkerSeen,
+)
 from app.schemas.accounts import Principal
+from app.schemas.evaluations import EvaluationCreate, TransferRequest
 from app.schemas.metrics import EpochRecord
 from app.schemas.runs import RunClone, RunCreate, RunUpdate, StudyCreate
-from app.services import accounts, catalog, datasets, execution, metrics, organisation, runs, uploads, workers
+from app.services import (
+    accounts,
+    catalog,
+    datasets,
+    evaluation_jobs,
+    evaluations,
+    execution,
+    metrics,
+    organisation,
+    runs,
+    uploads,
+    workers,
+)
 from app.services.errors import LoginRefused
 from app.services.unit_of_work import UnitOfWork
 from app.settings import Settings
@@ -81,6 +108,9 @@ class World:
     queued: int
     token_id: int
     claim: execution.Claim
+    evaluation_queued: int
+    evaluation_claim: evaluation_jobs.EvaluationClaim
+    evaluation_stale: int
 
 
 def record(epoch: int) -> EpochRecord:
@@ -135,7 +165,21 @@ SERVICES: dict[str, Callable[[UnitOfWork, World], Any]] = {
     "epoch records": lambda uow, w: metrics.record_epochs(
         uow=uow, run_id=w.claim.run_id, attempt=w.claim.attempt, records=[record(1)]
     ),
+    "evaluation create": lambda uow, w: evaluations.create_evaluation(
+        uow=uow, principal=w.principal, run_id=w.finished, request=EvaluationCreate(dataset=FAKE_DATASET)
+    ),
+    "transfer create": lambda uow, w: evaluations.create_transfer(
+        uow=uow, principal=w.principal, request=TransferRequest(run_ids=[w.finished], datasets=[FAKE_DATASET])
+    ),
+    "evaluation claim": lambda uow, w: evaluation_jobs.claim_evaluation(
+        uow=uow, evaluation_id=w.evaluation_queued, worker=execution.Worker("h", 4, None), owner_alive=lambda *_: True
+    ),
+    "evaluation heartbeat": lambda uow, w: evaluation_jobs.evaluation_heartbeat(uow=uow, claim=w.evaluation_claim),
+    "evaluation finish": lambda uow, w: evaluation_jobs.finish_evaluation(uow=uow, claim=w.evaluation_claim,
+                                                                          error="failed on purpose"),
+    "evaluation sweep": lambda uow, w: evaluation_jobs.sweep_stale_evaluations(uow=uow),
 }
+FAKE_DATASET = {"name": "fake", "num_images": 8, "num_classes": 2}
 
 
 def _failed_login(uow: UnitOfWork) -> None:
@@ -157,7 +201,29 @@ def world(settings: Settings, db: Session, uow: UnitOfWork) -> World:
     assert claim is not None
     db.add(DatasetFolder(name="imagefolder", path="uploads/old", owner_id=principal.user_id))
     db.commit()
-    return World(principal, finished, queued, token.id, claim)
+    folder = settings.runs_dir / str(finished)
+    folder.mkdir(parents=True)
+    torch.save({"model": {}, "class_names": ["class_0", "class_1"]}, folder / "best.pt")
+    evaluation_queued, evaluation_running, evaluation_stale = (
+        _evaluation(db, finished, settings, status, heartbeat) for status, heartbeat in
+        ((EvaluationStatus.queued, None), (EvaluationStatus.queued, None), (EvaluationStatus.running, -3600))
+    )  # fmt: skip
+    evaluation_claim = evaluation_jobs.claim_evaluation(
+        uow=uow, evaluation_id=evaluation_running, worker=execution.Worker("h", 1, None), owner_alive=lambda *_: True
+    )
+    assert evaluation_claim is not None
+    return World(principal, finished, queued, token.id, claim, evaluation_queued, evaluation_claim, evaluation_stale)
+
+
+def _evaluation(db: Session, run_id: int, settings: Settings, status: str, heartbeat_s: float | None) -> int:
+    job = Evaluation(
+        run_id=run_id, status=status, queue=settings.default_queue, dataset=FAKE_DATASET, dataset_label="fake",
+        split="all", checkpoint="best", shared_classes=False, attempt=1 if heartbeat_s else 0,
+        heartbeat_at=utcnow() + timedelta(seconds=heartbeat_s) if heartbeat_s else None,
+    )  # fmt: skip
+    db.add(job)
+    db.commit()
+    return job.id
 
 
 @pytest.fixture
@@ -205,6 +271,12 @@ def _effect(name: str, db: Session, world: World) -> bool:
         "claim": lambda: db.get(Run, world.queued).status == RunStatus.running,
         "finish": lambda: db.get(Run, world.claim.run_id).status == RunStatus.succeeded,
         "epoch records": lambda: db.get(Run, world.claim.run_id).epochs_done == 1,
+        "evaluation create": lambda: db.scalar(select(Evaluation).where(Evaluation.id > world.evaluation_stale)) is not None,
+        "transfer create": lambda: db.scalar(select(Evaluation).where(Evaluation.id > world.evaluation_stale)) is not None,
+        "evaluation claim": lambda: db.get(Evaluation, world.evaluation_queued).status == EvaluationStatus.running,
+        "evaluation heartbeat": lambda: db.get(Evaluation, world.evaluation_claim.evaluation_id).heartbeat_at is not None,
+        "evaluation finish": lambda: db.get(Evaluation, world.evaluation_claim.evaluation_id).status == "failed",
+        "evaluation sweep": lambda: db.get(Evaluation, world.evaluation_stale).status == EvaluationStatus.queued,
     }
     db.expire_all()
     return checks[name]()

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db.types import utcnow
-from app.models import Run, RunStatus
+from app.models import Evaluation, EvaluationStatus, Run, RunStatus
 from app.services import accounts
 from app.services.runs import FAST_PATH_FILE, TEST_REPORT_FILE
 from app.settings import Settings
@@ -75,6 +75,19 @@ def finished_run(settings: Settings, owner: Person) -> int:
     (folder / TEST_REPORT_FILE).write_text(json.dumps(report))
     (folder / FAST_PATH_FILE).write_text(json.dumps({"data": "cpu", "frozen_prefix": "none"}))
     return run_id
+
+
+def an_evaluation(settings: Settings, run_id: int) -> int:
+    """A succeeded evaluation of run `run_id` (on the synthetic dataset): an id that exists."""
+    with rows(settings) as db:
+        job = Evaluation(
+            run_id=run_id, status=EvaluationStatus.succeeded, queue="default",
+            dataset={"name": "fake", "num_images": 8, "num_classes": 2}, dataset_label="fake", split="all",
+            checkpoint="best", shared_classes=False, attempt=1, accuracy=0.5,
+        )  # fmt: skip
+        db.add(job)
+        db.commit()
+        return job.id
 
 
 def run_count(settings: Settings) -> int:

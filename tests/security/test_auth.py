@@ -25,7 +25,18 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from integration_fixtures import STAGEWISE, free_port, wait_for
-from people import PASSWORD, Person, add_person, browser, csrf_of, finished_run, log_in, rows, with_accounts
+from people import (
+    PASSWORD,
+    Person,
+    add_person,
+    an_evaluation,
+    browser,
+    csrf_of,
+    finished_run,
+    log_in,
+    rows,
+    with_accounts,
+)
 from sqlalchemy import select, update
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -126,7 +137,9 @@ def root(accounts_settings: Settings) -> Person:
 @pytest.fixture
 def routes(app: FastAPI, accounts_settings: Settings, root: Person) -> list[Endpoint]:
     """Every endpoint, pointed at root's finished run and root's token (ids that exist)."""
-    return endpoints(app, {"run_id": finished_run(accounts_settings, root), "token_id": root.token_id,
+    run_id = finished_run(accounts_settings, root)
+    evaluation_id = an_evaluation(accounts_settings, run_id)
+    return endpoints(app, {"run_id": run_id, "token_id": root.token_id, "evaluation_id": evaluation_id,
                            "name": "shapes"})  # an upload's name: only DELETE takes one, and it must refuse anyway
 
 

@@ -546,3 +546,53 @@ def _assemble(
         parts["train"], parts["val"], parts["test"], pool.class_names, indices,
         split_hash(SplitIndices(indices["train"], indices["val"], indices["test"])), skipped, size, from_cache,
     )  # fmt: skip
+
+
+# --- evaluation on another dataset ----------------------------------------------------------
+
+EVAL_SPLITS = ("all", "train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The images of one split of a dataset, listed but not decoded (an evaluation's input).
+
+    Attributes:
+        class_names: label i is class_names[i] (folder names for folder datasets).
+        positions: the chosen images' positions in the pool order.
+        labels: their labels, in the same order.
+        split_hash: `split_hash` of the dataset's split (for "all", of every image as one split).
+    """
+
+    class_names: list[str]
+    positions: list[int]
+    labels: list[int]
+    split_hash: str
+    _pool: _Pool
+
+    def decode(self, positions: list[int], size: int, *, num_workers: int = 0, on_bad_image: str = "error") -> ImageTensors:
+        """The images at `positions` (a subset of `self.positions`) at side `size`, with their labels."""
+        images, kept, _ = self._pool.take(positions, size, num_workers=num_workers, on_bad_image=on_bad_image)
+        if images.shape[-1] != size:  # in-memory pools (CIFAR pickles, digits) are native-sized
+            resized = torch.nn.functional.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True)
+            images = resized.round().clamp(0, 255).to(torch.uint8)
+        return ImageTensors(images, torch.tensor([self._pool.labels[p] for p in kept], dtype=torch.int64))
+
+
+def select_split(config: DatasetConfig, data_root: Path, split: str) -> Selection:
+    """One split of a dataset ("all": every image), chosen as a run on `config` would choose it.
+
+    Raises:
+        DatasetNotFound, InvalidDataset: as `load_data`.
+    """
+    if split not in EVAL_SPLITS:
+        raise ValueError(f"unknown split {split!r}; allowed: {', '.join(EVAL_SPLITS)}")
+    pool = _POOLS[config.name](config, data_root)
+    if split == "all":
+        indices = SplitIndices(list(range(len(pool.labels))), [], [])
+        positions = indices.train
+    else:
+        indices = _SPLITS[DATASETS[config.name].split](pool, config)
+        positions = {"train": indices.train, "val": indices.val, "test": indices.test}[split]
+    labels = [pool.labels[p] for p in positions]
+    return Selection(list(pool.class_names), list(positions), labels, split_hash(indices), pool)
