@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = REPO_ROOT.parent / "shared" / "datasets"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests never download: every `Settings` they build, and every server they start, has downloads off."""
+    os.environ["STAGEWISE_ALLOW_DOWNLOAD"] = "false"
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,8 @@ from pydantic import ValidationError
 from app.presets import InvalidOverride, UnknownPreset, load_preset, parse_set_option, preset_names, resolve_config
 from app.schemas.catalog import BACKBONES
 from app.schemas.train_config import TrainConfig
+from app.services.errors import InvalidInput
+from app.services.weights import check_weights
 from app.settings import get_settings
 
 ConfigArg = Annotated[str, typer.Argument(help="a YAML/JSON config file, or a preset name such as cifar10-4000/model-d")]
@@ -65,6 +67,10 @@ def train(
 
     cfg = load_config(config, sets, {"epochs": epochs} if epochs is not None else None)
     settings = get_settings()
+    try:  # before the data set is decoded: say at once what is missing and where it goes
+        check_weights(settings, cfg, ("weights",))
+    except InvalidInput as exc:
+        raise _fail(str(exc)) from None
     runtime = runtime_from_settings(settings, out, device=device or settings.device, progress=True)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(cfg.model_dump_json(indent=2) + "\n")

@@ -87,3 +87,16 @@ def test_missing_dataset_folder_is_named_before_training(empty_data_root: Path, 
 def test_unreadable_config_file_is_reported(empty_data_root: Path, tmp_path: Path) -> None:
     result = runner.invoke(cli, ["plan", str(tmp_path / "nope.yaml")])
     assert result.exit_code == 2 and "not found" in result.output
+
+
+def test_missing_imagenet_weights_are_named_before_anything_is_read(
+    empty_data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STAGEWISE_WEIGHTS_DIR", str(tmp_path / "weights"))  # downloads are off in tests
+    get_settings.cache_clear()
+    out = tmp_path / "o"
+    result = runner.invoke(cli, ["train", "demo/digits", "--out", str(out), "--set", "weights=imagenet"])
+    assert result.exit_code == 2, result.output
+    assert "weights: ImageNet weights of resnet18" in result.output
+    assert "put resnet18-f37072fd.pth" in result.output and str(tmp_path / "weights") in result.output
+    assert not out.exists()
