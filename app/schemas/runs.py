@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
-from app.schemas.metrics import EpochRecord, RunSummary, TestReport
+from app.schemas.metrics import EpochRecord, RunProgress, RunSummary, TestReport
 
 # Ids are PostgreSQL INTEGERs: a larger number names nothing, and must not reach the
 # database (SQLite and PostgreSQL both raise on it, which would be a 500).
@@ -85,6 +85,9 @@ class RunRead(BaseModel):
     error: str | None
     best_val_acc: float | None
     summary: RunSummary | None
+    progress: RunProgress | None = Field(
+        default=None, description="steps done in the current epoch, pace and time left (running runs)"
+    )
 
 
 class StudyCreate(BaseModel):
