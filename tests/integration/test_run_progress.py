@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 from conftest import TINY, Stack, wait_for
 
-# ~120 steps of 2 images per epoch: many heartbeats (0.5 s apart in tests) before the first epoch ends.
-SLOW = {**TINY, "epochs": 3, "batch_size": 2, "dataset": {"name": "fake", "num_images": 400, "num_classes": 2}}
+# ~300 steps of 2 images per epoch: many heartbeats (0.5 s apart in tests) before the first epoch ends.
+SLOW = {**TINY, "epochs": 3, "batch_size": 2, "dataset": {"name": "fake", "num_images": 1000, "num_classes": 2}}
 
 
 def run_of(client: httpx.Client, run_id: int) -> dict[str, Any]:
