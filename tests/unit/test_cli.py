@@ -37,6 +37,9 @@ def test_train_on_real_ants_and_bees_writes_metrics_summary_and_checkpoint(data_
     env = {**os.environ, "STAGEWISE_DATA_DIR": str(data_root)}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr
+    # Progress from the first second (the data set being decoded included), a summary at the end.
+    assert "preparing hymenoptera: reading, decoding or caching images" in done.stderr
+    assert "finished: 1/1 epochs in" in done.stderr and f"files in {out}" in done.stderr
     (line,) = (out / "metrics.jsonl").read_text().splitlines()
     assert {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_acc", "lr", "images_per_s", "seconds"} <= set(json.loads(line))
     assert json.loads((out / "summary.json").read_text())["epochs_done"] == 1
