@@ -97,3 +97,8 @@ def test_the_form_preselects_imagenet_only_when_the_file_is_here(client: TestCli
     assert '<option value="none" selected>' in page and "missing" in page
     place_imagenet_weights(settings, "resnet18")
     assert '<option value="imagenet" selected>' in client.get("/runs/new").text
+
+
+def test_the_plan_preview_still_draws_a_schedule_without_the_weights(client: TestClient) -> None:
+    response = client.post("/api/plan", json={"config": IMAGENET})
+    assert response.status_code == 200 and response.json()["epochs"] == TINY["epochs"]
