@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from app.pages.run_page import run_page
+from app.pages.runs_page import run_row
 from app.schemas.metrics import RunProgress
 from app.schemas.runs import EpochMetricRead, RunDetail
 
@@ -36,3 +37,9 @@ def test_the_lr_plot_gets_every_planned_epoch_before_any_is_done() -> None:
     planned = run_page(_running(None), []).live["planned_lr"]
     assert [len(planned[stage]) for stage in ("conv1", "classifier")] == [4, 4]
     assert planned["conv1"] == [0.0] * 4 and planned["classifier"][0] == 0.1 > planned["classifier"][-1]
+
+
+def test_the_runs_list_takes_the_workers_time_left_inside_an_epoch() -> None:
+    progress = RunProgress(epoch=1, step=5, steps=10, images_per_s=20.0, eta_s=77.0)
+    assert run_row(_running(progress), NOW).eta == 77.0
+    assert run_row(_running(None), NOW).eta == 0.0  # no report: the old estimate (no time elapsed here)
