@@ -18,12 +18,13 @@ def test_the_epoch_bar_moves_and_time_left_shows_before_the_first_epoch_ends(
     run_id = server.submit("slow progress", **SLOW)
     try:
         page.goto(f"/runs/{run_id}")
-        planned = page.evaluate(
-            "() => document.getElementById('plot-lr').data.filter(t => t.name.endsWith('(planned)')).map(t => t.x.length)"
-        )
+        planned = page.wait_for_function(
+            "() => { const d = document.getElementById('plot-lr').data;"
+            " return d && d.filter(t => t.name.endsWith('(planned)')).map(t => t.x.length); }"
+        ).json_value()
         assert planned and all(length == 3 for length in planned)  # every stage, all 3 epochs, before any ends
         bar = page.locator('[data-live="step-progress"]')
-        expect(page.locator('[data-live="steps"]')).to_contain_text("epoch 1: step", timeout=120_000)
+        expect(page.locator('[data-live="steps"]')).to_contain_text("epoch 1: step", timeout=240_000)  # after earlier tests' runs
         page.wait_for_function(
             "() => document.querySelector('[data-live=\"step-progress\"]').value > 0", timeout=60_000
         )
