@@ -131,8 +131,11 @@ class Settings(BaseSettings):
         Torch hub's folder is worked out as `torch.hub.get_dir()` does (TORCH_HOME, else
         XDG_CACHE_HOME/torch, else ~/.cache/torch), so the API can tell without importing torch.
         """
-        if self.weights_dir is not None:
-            return self.weights_dir.expanduser()
+        return self.weights_dir.expanduser() if self.weights_dir is not None else self.torch_hub_folder
+
+    @property
+    def torch_hub_folder(self) -> Path:
+        """torch hub's `checkpoints/`, where downloaded weights are kept (whatever `weights_dir` says)."""
         cache = os.environ.get("XDG_CACHE_HOME", "~/.cache")
         home = os.environ.get("TORCH_HOME", os.path.join(cache, "torch"))
         return Path(home).expanduser() / "hub" / "checkpoints"

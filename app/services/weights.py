@@ -25,9 +25,13 @@ _probes: dict[str, tuple[bool, float]] = {}  # url → (reachable, when probed)
 
 
 def imagenet_state(settings: Settings, backbone: str) -> WeightsState:
-    """`here` (the file is in the weights folder), `downloadable` (downloads on and the URL answers) or `missing`."""
+    """`here` (the file is in the weights folder, or downloaded before into torch hub's folder and
+    downloads are on: the worker takes it from there), `downloadable` (downloads on and the URL
+    answers) or `missing`."""
     weights = IMAGENET_WEIGHTS[backbone]
     if (settings.weights_folder / weights.file).is_file():
+        return "here"
+    if settings.allow_download and (settings.torch_hub_folder / weights.file).is_file():
         return "here"
     if settings.allow_download and reachable(weights.url):
         return "downloadable"

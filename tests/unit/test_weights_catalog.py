@@ -53,3 +53,16 @@ def test_a_url_that_answers_is_reachable_and_a_closed_port_is_not(local_server: 
         sock.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{sock.getsockname()[1]}/x.pth"
     assert not reachable(closed, timeout_s=2)
+
+
+def test_a_file_downloaded_before_into_torch_hub_counts_when_downloads_are_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    hub = Settings(data_dir=tmp_path).torch_hub_folder
+    assert hub == Path(torch.hub.get_dir()) / "checkpoints"  # torch reads TORCH_HOME the same way
+    hub.mkdir(parents=True)
+    (hub / IMAGENET_WEIGHTS["resnet34"].file).write_bytes(b"x")
+    kept_apart = {"data_dir": tmp_path, "weights_dir": tmp_path / "weights"}
+    assert imagenet_state(Settings(**kept_apart, allow_download=True), "resnet34") == "here"
+    assert imagenet_state(Settings(**kept_apart, allow_download=False), "resnet34") == "missing"  # as the worker
