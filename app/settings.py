@@ -30,7 +30,9 @@ class Settings(BaseSettings):
     weights_dir: Path | None = Field(
         default=None, description="where pretrained .pth files are looked up (default: torch hub's checkpoints/)"
     )
-    allow_download: bool = Field(default=False, description="let torchvision download weights and datasets")
+    allow_download: bool = Field(
+        default=True, description="let torchvision download its official weights (hash-checked) when it can reach them"
+    )
     device: str = Field(default="auto", description="auto | cpu | cuda | cuda:N")
     num_workers: int = Field(default=0, ge=0, description="processes decoding images")
     resident_budget_gb: float | None = Field(
@@ -138,6 +140,22 @@ class Settings(BaseSettings):
     def decode_cache_budget_bytes(self) -> int | None:
         """`decode_cache_gb` in bytes (None: no limit), as `Runtime` takes it."""
         return None if self.decode_cache_gb is None else int(self.decode_cache_gb * 1e9)
+
+    @property
+    def weights_folder(self) -> Path:
+        """Where ImageNet weight files are looked up: `weights_dir`, else torch hub's `checkpoints/`.
+
+        Torch hub's folder is worked out as `torch.hub.get_dir()` does (TORCH_HOME, else
+        XDG_CACHE_HOME/torch, else ~/.cache/torch), so the API can tell without importing torch.
+        """
+        return self.weights_dir.expanduser() if self.weights_dir is not None else self.torch_hub_folder
+
+    @property
+    def torch_hub_folder(self) -> Path:
+        """torch hub's `checkpoints/`, where downloaded weights are kept (whatever `weights_dir` says)."""
+        cache = os.environ.get("XDG_CACHE_HOME", "~/.cache")
+        home = os.environ.get("TORCH_HOME", os.path.join(cache, "torch"))
+        return Path(home).expanduser() / "hub" / "checkpoints"
 
     @property
     def runs_dir(self) -> Path:

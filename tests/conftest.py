@@ -10,6 +10,11 @@ import pytest
 from scripts.test_data import MissingTestData, candidates, ensure_test_data
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests never download: every `Settings` they build, and every server they start, has downloads off."""
+    os.environ["STAGEWISE_ALLOW_DOWNLOAD"] = "false"
+
+
 @pytest.fixture(scope="session")
 def shared_datasets() -> Path:
     """The real test images (Ants & Bees, CIFAR-10 JPEGs): in $STAGEWISE_TEST_DATA, beside the

@@ -17,6 +17,7 @@ from typing import Self
 
 from app.db import Database
 from app.queue import TaskQueue
+from app.schemas.metrics import RunProgress
 from app.services.evaluation_jobs import sweep_stale_evaluations
 from app.services.execution import Claim, heartbeat, redispatch_lost_tasks, sweep_stale_runs
 from app.services.unit_of_work import UnitOfWork
@@ -44,6 +45,7 @@ class RunWatch:
     def __init__(self, units_of_work: UnitsOfWork, claim: Claim, *, interval_s: float, lease_s: float) -> None:
         self.units_of_work, self.claim, self.interval_s, self.lease_s = units_of_work, claim, interval_s, lease_s
         self.lost = False  # another attempt owns the run now: write nothing more
+        self._progress: RunProgress | None = None  # the latest `fit` reported; sent with the next beat
         self._confirmed = time.monotonic()  # when the last accepted beat was sent (the claim counts as one)
         self._stop = threading.Event()
         self._done = threading.Event()
@@ -71,6 +73,10 @@ class RunWatch:
             raise RunLost(f"run {self.claim.run_id} is no longer owned by attempt {self.claim.attempt}")
         return self._stop.is_set()
 
+    def report(self, progress: RunProgress) -> None:
+        """What `fit` calls after every step: keep the latest; the next beat writes it."""
+        self._progress = progress
+
     def lose(self) -> None:
         """This attempt lost the run (seen when recording an epoch): stop and write nothing."""
         self.lost = True
@@ -86,7 +92,7 @@ class RunWatch:
     def _beat(self) -> None:
         sent = time.monotonic()
         with self.units_of_work() as uow:
-            beat = heartbeat(uow=uow, run_id=self.claim.run_id, attempt=self.claim.attempt)
+            beat = heartbeat(uow=uow, run_id=self.claim.run_id, attempt=self.claim.attempt, progress=self._progress)
         if not beat.owned:
             self.lose()
             return

@@ -105,7 +105,8 @@ def train_claimed(context: WorkerContext, claim: Claim) -> str:
 
         try:
             runtime = runtime_from_settings(settings, settings.runs_dir / str(claim.run_id))
-            result = fit(claim.config, runtime, on_epoch=on_epoch, should_stop=watch.should_stop)
+            result = fit(claim.config, runtime, on_epoch=on_epoch, should_stop=watch.should_stop,
+                         on_progress=watch.report)  # fmt: skip
         except Exception as exc:
             if watch.lost and not isinstance(exc, DiskFull):  # a full disk may have stalled the heartbeat too
                 return "lost"

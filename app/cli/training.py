@@ -7,6 +7,7 @@ imported inside the commands so `stagewise --help` stays instant.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,8 +17,11 @@ from pydantic import ValidationError
 
 from app.presets import InvalidOverride, UnknownPreset, load_preset, parse_set_option, preset_names, resolve_config
 from app.schemas.catalog import BACKBONES
+from app.schemas.metrics import RunSummary
 from app.schemas.plan import Plan
 from app.schemas.train_config import TrainConfig
+from app.services.errors import InvalidInput
+from app.services.weights import check_weights
 from app.settings import get_settings
 
 ConfigArg = Annotated[str, typer.Argument(help="a YAML/JSON config file, or a preset name such as cifar10-4000/model-d")]
@@ -66,17 +70,36 @@ def train(
 
     cfg = load_config(config, sets, {"epochs": epochs} if epochs is not None else None)
     settings = get_settings()
+    try:  # before the data set is decoded: say at once what is missing and where it goes
+        check_weights(settings, cfg, ("weights",))
+    except InvalidInput as exc:
+        raise _fail(str(exc)) from None
     runtime = runtime_from_settings(settings, out, device=device or settings.device, progress=True)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(cfg.model_dump_json(indent=2) + "\n")
+    started = time.monotonic()
     try:
         result = fit(cfg, runtime)
     except TrainingError as exc:
         raise _fail(str(exc), code=1) from None
+    typer.echo(summary_line(result.summary, cfg.epochs, time.monotonic() - started, out), err=True)
     summary = result.summary.model_dump()
     if summary["best_epoch"] is not None:  # printed 1-based, as the progress bar counted (summary.json: 0-based)
         summary["best_epoch"] += 1
     typer.echo(json.dumps(summary, indent=2))
+
+
+def summary_line(summary: RunSummary, epochs: int, seconds: float, out: Path) -> str:
+    """One sentence for a person at the end of `train` (the JSON on stdout is for scripts)."""
+    pct = lambda value: "–" if value is None else f"{100 * value:.2f}%"
+    ended = "stopped" if summary.stopped else "finished"
+    parts = [f"{ended}: {summary.epochs_done}/{epochs} epochs in {seconds:.0f} s"]
+    if summary.best_val_acc is not None:
+        parts.append(f"best val acc {pct(summary.best_val_acc)} (epoch {(summary.best_epoch or 0) + 1})")
+    parts.append(f"test acc at best val {pct(summary.test_acc_at_best_val)}")
+    if summary.images_per_s:
+        parts.append(f"{summary.images_per_s:,.0f} img/s")
+    return ", ".join(parts) + f"; files in {out}"
 
 
 def plan(config: ConfigArg, as_json: JsonOpt = False, sets: SetOpt = None) -> None:

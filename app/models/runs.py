@@ -101,6 +101,8 @@ class Run(Base):
 
     error: Mapped[str | None] = mapped_column(Text)
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The latest `RunProgress` the owning worker's heartbeat carried; cleared when an attempt starts or ends.
+    progress: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     epochs_done: Mapped[int] = mapped_column(Integer, default=0)
     best_val_acc: Mapped[float | None] = mapped_column(Float)
 

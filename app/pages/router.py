@@ -38,7 +38,7 @@ from app.schemas.accounts import Principal
 from app.schemas.catalog import BACKBONES
 from app.schemas.errors import field_message
 from app.schemas.runs import RunCreate, RunFilter, StudyCreate
-from app.services import catalog, compare, datasets, runs
+from app.services import catalog, compare, datasets, runs, weights
 from app.services import plan as plan_service
 from app.services.errors import InvalidInput, RunNotFound
 from app.services.unit_of_work import UnitOfWork
@@ -78,6 +78,7 @@ def new_run(
     page = run_form_page(
         base=base, presets=presets, checkpoints=_checkpoints(uow, principal), preset=preset or None,
         source=source, uploads=datasets.upload_choices(uow=uow, principal=principal),
+        imagenet=weights.imagenet_states(uow.settings),
     )
     return _render(request, "run_form.html", page, "new")
 
@@ -109,8 +110,9 @@ async def submit_run(request: Request, uow: UowDep, principal: PrincipalDep) -> 
         presets = {p.name: p.config for p in catalog.presets()}
         checkpoints = await run_in_threadpool(_checkpoints, uow, principal)
         choices = await run_in_threadpool(lambda: datasets.upload_choices(uow=uow, principal=principal))
+        imagenet = await run_in_threadpool(weights.imagenet_states, uow.settings)
         page = run_form_page(base=base, shown=data, presets=presets, checkpoints=checkpoints, errors=errors,
-                             uploads=choices)  # fmt: skip
+                             uploads=choices, imagenet=imagenet)  # fmt: skip
         return _render(request, "run_form.html", page, "new", status_code=422)
     if _wants_json(request):
         return JSONResponse(run.model_dump(mode="json"), status_code=201)

@@ -231,9 +231,19 @@ def form_values(base: Mapping[str, Any]) -> dict[str, Any]:
     return _deep_merge(TrainConfig().model_dump(mode="json"), base)
 
 
-def weights_options(current: str, checkpoints: Sequence[tuple[int, str]]) -> list[tuple[str, str]]:
-    """ImageNet, scratch, then earlier runs' best checkpoints as `run:<id>` (resolved by the service)."""
-    options = [("imagenet", "ImageNet (torchvision's weights)"), ("none", "none: train from scratch")]
+IMAGENET_LABELS = {
+    "here": "ImageNet (torchvision's weights, on this server)",
+    "downloadable": "ImageNet (torchvision's weights, downloaded when the run starts)",
+    "missing": "ImageNet (torchvision's weights: missing on this server)",
+}
+
+
+def weights_options(
+    current: str, checkpoints: Sequence[tuple[int, str]], imagenet: str = "here"
+) -> list[tuple[str, str]]:
+    """ImageNet (saying whether this server has it), scratch, then earlier runs' best checkpoints
+    as `run:<id>` (resolved by the service)."""
+    options = [("imagenet", IMAGENET_LABELS[imagenet]), ("none", "none: train from scratch")]
     options += [(f"run:{run_id}", f"run #{run_id} {name}: best checkpoint") for run_id, name in checkpoints]
     known = {value for value, _ in options}
     if current not in known:  # e.g. a cloned run's resolved "runs/12/best.pt"
@@ -299,7 +309,7 @@ class RunFormPage:
         return fractions_shown(self.config)
 
 
-def _catalog(uploads: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+def _catalog(imagenet: Mapping[str, str], uploads: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
     """What run_form.js needs to switch datasets and backbones without a round trip; an upload
     is an image folder (its split and fields), under its own key."""
     datasets = {
@@ -311,8 +321,23 @@ def _catalog(uploads: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
         datasets[key] = {"split": folder.split, "fractions": folder.fractions, "description": label, "fields": ""}
     return {
         "datasets": datasets,
-        "backbones": {b.name: {"stages": list(b.stage_names)} for b in BACKBONES.values()},
+        "backbones": {
+            b.name: {"stages": list(b.stage_names), "imagenet": IMAGENET_LABELS[imagenet.get(b.name, "here")]}
+            for b in BACKBONES.values()
+        },
     }
+
+
+def default_weights(base: Mapping[str, Any], imagenet: Mapping[str, str]) -> dict[str, Any]:
+    """`base`, with ImageNet weights only where the file is on this server when `base` names none.
+
+    So the form's defaults start a run that succeeds on a fresh offline install; a preset or
+    a run that asks for ImageNet keeps asking (and the preview says what is missing).
+    """
+    if "weights" in base:
+        return dict(base)
+    backbone = str(base.get("backbone", TrainConfig().backbone))
+    return {**base, "weights": "imagenet" if imagenet.get(backbone, "here") == "here" else "none"}
 
 
 def run_form_page(
@@ -325,15 +350,18 @@ def run_form_page(
     source: str | None = None,
     errors: Mapping[str, str] | None = None,
     uploads: Sequence[tuple[str, str]] = (),
+    imagenet: Mapping[str, str] | None = None,
 ) -> RunFormPage:
     """The New run page, started from `base` (a preset, a run's config, or the defaults).
 
     `shown` is what the user posted when the server re-renders the form with errors.
     `uploads` are (key, label) of uploaded datasets, offered in the Dataset menu by name.
     Parameter counts are left to the LR preview (`POST /api/plan` returns them): counting
-    needs torch, and the page should not wait for it.
+    needs torch, and the page should not wait for it. `imagenet` says per backbone whether its
+    ImageNet weights are `here`, `downloadable` or `missing` (`services.weights`).
     """
-    values = form_values(shown if shown is not None else base)
+    imagenet = imagenet or {}
+    values = form_values(shown if shown is not None else default_weights(base, imagenet))
     backbone = BACKBONES.get(str(values["backbone"]), BACKBONES["resnet18"])
     return RunFormPage(
         base_config=dict(base),
@@ -345,8 +373,8 @@ def run_form_page(
         quick_fills=quick_fills(presets),
         backbone_options=[(b.name, f"{b.name}: {b.description}") for b in BACKBONES.values()],
         dataset_options=[(s.name, s.name) for s in DATASETS.values()] + list(uploads),
-        weights_options=weights_options(str(values.get("weights")), checkpoints),
-        catalog=_catalog(uploads),
+        weights_options=weights_options(str(values.get("weights")), checkpoints, imagenet.get(backbone.name, "here")),
+        catalog=_catalog(imagenet, uploads),
         errors=dict(errors or {}),
     )
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from app.pages.compare_page import describe, run_label
 from app.pages.confusion import ConfusionView, confusion_view
@@ -13,6 +14,8 @@ from app.pages.progress import eta_from_epochs
 from app.schemas.catalog import BACKBONES
 from app.schemas.metrics import FastPath
 from app.schemas.runs import EpochMetricRead, RunDetail, TestReportRead
+from app.schemas.train_config import TrainConfig
+from worker.training.schedules import lr_table  # pure Python: the trainer's own plan, no torch
 
 POLL_MS = 2000  # how often the page asks for new epochs while the run is live
 
@@ -53,7 +56,7 @@ def run_page(
         title=run_label(run),
         description=describe(run),
         config_text=yaml.safe_dump(run.config, sort_keys=False, default_flow_style=None, width=100),
-        eta=eta_from_epochs(run.epochs, [m.seconds for m in metrics]) if live_status else None,
+        eta=_eta(run, metrics) if live_status else None,
         images_per_s=metrics[-1].images_per_s if metrics else None,
         can_cancel=live_status and not run.cancel_requested,
         cancelling=live_status and run.cancel_requested,
@@ -62,6 +65,7 @@ def run_page(
             "run": run.model_dump(mode="json", include={"id", "status", "epochs"}),
             "metrics": [m.model_dump(mode="json") for m in metrics],
             "stages": stages,
+            "planned_lr": planned_lr(run.config),
             "poll_ms": POLL_MS,
         },
         test_split=confusion_view(report) if report is not None else None,
@@ -78,3 +82,17 @@ def describe_test_cadence(test_every: int | str, fast_path: FastPath | None) -> 
     if test_every == "auto":
         return "auto: every epoch while it costs at most a quarter of one (decided when the run starts)"
     return "every epoch" if test_every == 1 else f"every {test_every} epochs and the last"
+def _eta(run: RunDetail, metrics: list[EpochMetricRead]) -> float | None:
+    """The worker's own estimate while it trains (every heartbeat), else mean epoch time × epochs left."""
+    if run.progress is not None and run.progress.eta_s is not None:
+        return run.progress.eta_s
+    return eta_from_epochs(run.epochs, [m.seconds for m in metrics])
+
+
+def planned_lr(config: dict[str, Any]) -> dict[str, list[float]]:
+    """Each stage's LR at every epoch as the run's schedule plans it (the trainer's own `lr_table`),
+    so the LR plot shows the whole run before its first epoch ends; {} for a config that no longer validates."""
+    try:
+        return lr_table(TrainConfig.model_validate(config))
+    except ValidationError:
+        return {}

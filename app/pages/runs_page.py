@@ -46,13 +46,21 @@ def dataset_label(config: dict[str, Any]) -> str:
     return f"{name}-{size}" if size else str(name)
 
 
+def _eta(run: RunRead, now: datetime) -> float | None:
+    """The worker's own estimate from its last heartbeat, else elapsed ÷ epochs done × epochs left
+    (which stands still inside an epoch)."""
+    if run.progress is not None and run.progress.eta_s is not None:
+        return run.progress.eta_s
+    return eta_from_elapsed(run.epochs, run.epochs_done, run.started_at, now)
+
+
 def run_row(run: RunRead, now: datetime) -> RunRow:
     """The table row of one run; ETA from its pace so far, so no metrics are read."""
     live = run.status in ("queued", "running")
     return RunRow(
         id=run.id, name=run.name or f"run {run.id}", status=run.status, epochs=run.epochs,
         epochs_done=run.epochs_done,
-        eta=eta_from_elapsed(run.epochs, run.epochs_done, run.started_at, now) if run.status == "running" else None,
+        eta=_eta(run, now) if run.status == "running" else None,
         dataset=dataset_label(run.config), backbone=run.backbone, best_val_acc=run.best_val_acc,
         test_acc=run.summary.test_acc_at_best_val if run.summary else None,
         duration=run_duration(run.started_at, run.finished_at, now),

@@ -103,3 +103,18 @@ class FastPath(BaseModel):
             "frozen prefix": self.frozen_prefix, "compile": self.compile, "fused optimizer": self.fused_optimizer,
         }  # fmt: skip
         return " · ".join(f"{label} {value}" for label, value in parts.items() if value)
+
+
+class RunProgress(BaseModel):
+    """Where a running run is inside its current epoch, as the worker last reported it.
+
+    `epoch` counts from 0 like `EpochRecord.epoch`; `step` is the training steps done in
+    it, of `steps`; `images_per_s` the training pace of this attempt so far; `eta_s` the
+    seconds left for the whole run at that pace (evaluation included, as it is timed too).
+    """
+
+    epoch: int
+    step: int
+    steps: int
+    images_per_s: float | None = None
+    eta_s: float | None = None

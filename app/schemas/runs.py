@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, computed_field, field_validator, model_validator
 
 from app.schemas.bounds import Text
-from app.schemas.metrics import EpochRecord, RunSummary, TestReport
+from app.schemas.metrics import EpochRecord, RunProgress, RunSummary, TestReport
 
 # Ids are PostgreSQL INTEGERs: a larger number names nothing, and must not reach the
 # database (SQLite and PostgreSQL both raise on it, which would be a 500).
@@ -187,6 +187,9 @@ class RunRead(BaseModel):
     summary: RunSummary | None
     tags: list[str] = Field(default_factory=list, description="sorted; filter the list with ?tag=")
     notes: str | None = Field(default=None, description="markdown, as written (pages render it sanitised)")
+    progress: RunProgress | None = Field(
+        default=None, description="steps done in the current epoch, pace and time left (running runs)"
+    )
 
 
 class StudyCreate(BaseModel):

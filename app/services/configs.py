@@ -20,6 +20,7 @@ from app.schemas.errors import field_message
 from app.schemas.runs import MAX_ID
 from app.schemas.train_config import TrainConfig
 from app.services.errors import FieldError, InvalidInput, RunStateConflict
+from app.services.weights import check_weights
 from app.settings import Settings
 
 Loc = tuple[str | int, ...]
@@ -35,6 +36,7 @@ def build_config(
     preset: str | None,
     overrides: Mapping[str, Any],
     name: str | None = None,
+    weights_check: bool = True,
 ) -> TrainConfig:
     """Validate `config` (or the preset named `preset`) with `overrides` applied.
 
@@ -43,7 +45,9 @@ def build_config(
 
     Raises:
         InvalidInput: unknown preset, bad override path, a value TrainConfig rejects, or
-            one past the server's limits (`max_epochs`, `max_batch_size`, `max_image_size`).
+            one past the server's limits (`max_epochs`, `max_batch_size`, `max_image_size`),
+            or ImageNet weights this server neither holds nor can download (at `weights`,
+            unless `weights_check` is False).
     """
     origin: Loc = ("body", "preset") if preset is not None else ("body", "config")
     try:
@@ -64,6 +68,8 @@ def build_config(
     except ValidationError as exc:
         raise InvalidInput([_field_error(e, origin, overrides) for e in exc.errors()]) from exc
     _check_limits(config, settings, origin, overrides)
+    if weights_check:  # the plan preview draws the schedule whatever the weights; a submit must have them
+        check_weights(settings, config, weights_loc)
     return config
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from app.db.types import utcnow
 from app.models import Artifact, Run, RunStatus
 from app.queue import BROKER_ERRORS
-from app.schemas.metrics import RunSummary
+from app.schemas.metrics import RunProgress, RunSummary
 from app.schemas.train_config import TrainConfig
 from app.services.unit_of_work import UnitOfWork
 from app.settings import Settings
@@ -96,10 +96,11 @@ def _take(run: Run, worker: Worker) -> None:
     run.status, run.attempt, run.heartbeat_at = RunStatus.running, run.attempt + 1, now
     run.started_at = run.started_at or now
     run.worker_host, run.worker_pid, run.gpu, run.error = worker.host, worker.pid, worker.gpu, None
+    run.progress = None  # the previous attempt's step counts mean nothing now
 
 
 def _finish(run: Run, status: RunStatus, *, error: str | None) -> None:
-    run.status, run.error, run.finished_at = status, error, utcnow()
+    run.status, run.error, run.finished_at, run.progress = status, error, utcnow(), None
 
 
 def _lost_message(run: Run, settings: Settings) -> str:
@@ -119,13 +120,20 @@ class Beat:
     cancel_requested: bool
 
 
-def heartbeat(*, uow: UnitOfWork, run_id: int, attempt: int) -> Beat:
-    """Record that the owning worker is alive; tell it whether to stop."""
+def heartbeat(*, uow: UnitOfWork, run_id: int, attempt: int, progress: RunProgress | None = None) -> Beat:
+    """Record that the owning worker is alive, and where it is in its epoch; tell it whether to stop.
+
+    `progress` rides on the beat (one write every heartbeat interval, never one per step);
+    None leaves the last one recorded.
+    """
+    values: dict[str, object] = {"heartbeat_at": utcnow()}
+    if progress is not None:
+        values["progress"] = progress.model_dump(mode="json")
     with uow.writing() as db:
         result = db.execute(
             update(Run)
             .where(Run.id == run_id, Run.attempt == attempt, Run.status == RunStatus.running)
-            .values(heartbeat_at=utcnow())
+            .values(**values)
             .returning(Run.cancel_requested)
         ).first()
     return Beat(owned=result is not None, cancel_requested=bool(result and result[0]))

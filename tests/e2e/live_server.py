@@ -84,6 +84,7 @@ def _ready(base_url: str, worker: bool) -> bool:
 def start_server(root: Path, *, worker: bool = True, **settings_overrides: Any) -> Server:
     """`stagewise serve` on embedded SQLite under `root`, on a free port, as a user starts it."""
     port = _free_port()
+    settings_overrides.setdefault("weights_dir", root / "weights")  # empty: an offline server without weights
     settings = Settings(data_dir=root / "data", port=port, device="cpu", heartbeat_interval_s=1.0, **settings_overrides)
     log = root / "serve.log"
     process = subprocess.Popen(

@@ -103,6 +103,7 @@ def make_settings(backend: Backend, data_dir: Path, **overrides: Any) -> Setting
     values: dict[str, Any] = {
         "data_dir": data_dir, "device": "cpu", "queues": [backend.queue], "default_queue": backend.queue,
         "heartbeat_interval_s": 0.5, "heartbeat_timeout_s": 5.0, "max_attempts": 3, "publish_timeout_s": 2.0,
+        "weights_dir": data_dir.parent / "weights",  # empty: no test depends on this machine's torch hub cache
     }  # fmt: skip
     if backend.database_url:
         values["database_url"] = backend.database_url

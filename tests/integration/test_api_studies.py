@@ -7,12 +7,20 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.presets import load_preset
+from app.settings import Settings
+from tests.weights_files import place_imagenet_weights
 
 REFERENCE = "cifar10-4000/reference"
 REFERENCE_PRESETS = [
     "cifar10-4000/model-a-lr1e-1", "cifar10-4000/model-b-lr1e-1", "cifar10-4000/model-a-lr1e-4",
     "cifar10-4000/model-b-lr1e-4", "cifar10-4000/model-c", "cifar10-4000/model-d",
 ]  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def imagenet_weights_here(settings: Settings) -> None:
+    """Four of the table's six runs start from ImageNet weights: this server holds them."""
+    place_imagenet_weights(settings, "resnet18")
 
 
 def total_runs(client: TestClient) -> int:

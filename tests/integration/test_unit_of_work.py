@@ -61,6 +61,7 @@ from app.services.errors import LoginRefused
 from app.services.unit_of_work import UnitOfWork
 from app.settings import Settings
 from tests.rows import unit_of_work
+from tests.weights_files import place_imagenet_weights
 
 PASSWORD = "a long enough password"
 TRANSACTION_CONTROL = {"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"}
@@ -189,6 +190,7 @@ def _failed_login(uow: UnitOfWork) -> None:
 
 @pytest.fixture
 def world(settings: Settings, db: Session, uow: UnitOfWork) -> World:
+    place_imagenet_weights(settings, "resnet18")  # the study's runs start from ImageNet weights
     principal = accounts.local_principal(uow=uow)
     accounts.create_user(uow=uow, name="bob", password=PASSWORD)
     token = accounts.create_token(uow=uow, principal=principal, name="old")

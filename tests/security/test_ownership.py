@@ -20,6 +20,7 @@ from sqlalchemy import select
 from app.main import create_app
 from app.models import Run, RunStatus
 from app.settings import Settings
+from tests.weights_files import place_imagenet_weights
 
 MISSING = 999_999
 
@@ -203,6 +204,7 @@ def test_a_study_that_would_pass_the_quota_queues_none_of_its_runs(
     client: TestClient, alice: Person, accounts_settings: Settings
 ) -> None:
     short = {"epochs": 10}  # within this server's STAGEWISE_MAX_EPOCHS=50
+    place_imagenet_weights(accounts_settings, "resnet18")  # the studies start from ImageNet weights
     response = client.post("/api/studies", json={"study": "cifar10-4000/reference", "overrides": short},
                            headers=alice.bearer)  # fmt: skip
     assert response.status_code == 429 and "6 more would pass the most allowed" in response.json()["detail"]

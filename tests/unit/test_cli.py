@@ -37,6 +37,9 @@ def test_train_on_real_ants_and_bees_writes_metrics_summary_and_checkpoint(data_
     env = {**os.environ, "STAGEWISE_DATA_DIR": str(data_root)}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr
+    # Progress from the first second (the data set being decoded included), a summary at the end.
+    assert "preparing hymenoptera: reading, decoding or caching images" in done.stderr
+    assert "finished: 1/1 epochs in" in done.stderr and f"files in {out}" in done.stderr
     (line,) = (out / "metrics.jsonl").read_text().splitlines()
     assert {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_acc", "lr", "images_per_s", "seconds"} <= set(json.loads(line))
     assert json.loads((out / "summary.json").read_text())["epochs_done"] == 1
@@ -98,3 +101,16 @@ def test_missing_dataset_folder_is_named_before_training(empty_data_root: Path, 
 def test_unreadable_config_file_is_reported(empty_data_root: Path, tmp_path: Path) -> None:
     result = runner.invoke(cli, ["plan", str(tmp_path / "nope.yaml")])
     assert result.exit_code == 2 and "not found" in result.output
+
+
+def test_missing_imagenet_weights_are_named_before_anything_is_read(
+    empty_data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STAGEWISE_WEIGHTS_DIR", str(tmp_path / "weights"))  # downloads are off in tests
+    get_settings.cache_clear()
+    out = tmp_path / "o"
+    result = runner.invoke(cli, ["train", "demo/digits", "--out", str(out), "--set", "weights=imagenet"])
+    assert result.exit_code == 2, result.output
+    assert "weights: ImageNet weights of resnet18" in result.output
+    assert "put resnet18-f37072fd.pth" in result.output and str(tmp_path / "weights") in result.output
+    assert not out.exists()

@@ -32,7 +32,7 @@ from worker.training.eval_cadence import describe as describe_test_cadence
 from worker.training.eval_cadence import interval_for_test_split
 from worker.training.frozen_prefix import SplitModel, cached_views, describe, frozen_prefix_stages, split_model
 from worker.training.param_groups import apply_freezing, apply_lrs, build_optimizer
-from worker.training.progress import Progress
+from worker.training.progress import OnProgress, Progress, preparing
 from worker.training.runtime import Runtime
 from worker.training.transforms import flip_mask, iterate_batches, prepare_batch, to_device
 
@@ -220,6 +220,7 @@ def train_one_epoch(session: _Session, epoch: int) -> tuple[float, float, int, d
     correct = torch.zeros((), device=session.device, dtype=torch.long)
     seen, first_lrs = 0, {}
     watch = _LossWatch(session.device)
+    session.progress.epoch_started(epoch)
     for step, idx in enumerate(batches):
         if session.should_stop():
             session.stopped = True
@@ -242,7 +243,7 @@ def train_one_epoch(session: _Session, epoch: int) -> tuple[float, float, int, d
         landed = watch.offer(loss_sum, step, seen)
         if landed is not None:
             _check_finite(landed[1], epoch, landed[0])
-        session.progress.step(epoch, loss=watch.mean)
+        session.progress.step(epoch, loss=watch.mean, images=len(idx))
     mean_loss = loss_sum.item() / max(seen, 1)  # the epoch's one wait for the GPU
     if seen and not session.stopped:  # a cancelled epoch is not reported, diverged or not
         _check_finite(mean_loss, epoch, len(batches) - 1)
@@ -362,6 +363,7 @@ def fit(
     *,
     on_epoch: OnEpoch | None = None,
     should_stop: ShouldStop | None = None,
+    on_progress: OnProgress | None = None,
 ) -> FitResult:
     """Train `config` to the end (or until `should_stop()`), resuming from `out_dir` if it holds a checkpoint.
 
@@ -376,13 +378,15 @@ def fit(
             resumed run trains no further.
         should_stop: polled before every training step; True ends the run early
             (its summary says `stopped`). Callers that query a database should throttle.
+        on_progress: called at each epoch's start and after every training step with
+            the step, the pace and the time left; it must be cheap (keep the latest).
 
     Raises:
         TrainingError: a subclass whose message says what to change; `DiskFull` for any write
             that found no space, naming the file relative to the data root.
     """
     try:
-        return _fit(config, runtime, on_epoch, should_stop)
+        return _fit(config, runtime, on_epoch, should_stop, on_progress)
     except Exception as error:
         if not checkpoints.is_disk_full(error):
             raise
@@ -404,8 +408,11 @@ def _relative_to_data_root(path: Path, runtime: Runtime) -> Path:
     return path.resolve().relative_to(root) if path.resolve().is_relative_to(root) else Path(path.name)
 
 
-def _fit(config: TrainConfig, runtime: Runtime, on_epoch: OnEpoch | None, should_stop: ShouldStop | None) -> FitResult:
-    session = _start_session(config, runtime, should_stop or (lambda: False))
+def _fit(
+    config: TrainConfig, runtime: Runtime, on_epoch: OnEpoch | None, should_stop: ShouldStop | None,
+    on_progress: OnProgress | None,
+) -> FitResult:
+    session = _start_session(config, runtime, should_stop or (lambda: False), on_progress)
     out = runtime.out_dir
     try:
         for epoch in range(len(session.records), config.epochs):
@@ -429,21 +436,25 @@ def _fit(config: TrainConfig, runtime: Runtime, on_epoch: OnEpoch | None, should
     return FitResult(summary=summary, records=list(session.records), out_dir=out, test_report=report, fast_path=fast_path)
 
 
-def _start_session(config: TrainConfig, runtime: Runtime, should_stop: ShouldStop) -> _Session:
+def _start_session(
+    config: TrainConfig, runtime: Runtime, should_stop: ShouldStop, on_progress: OnProgress | None
+) -> _Session:
     device = resolve_device(runtime.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick the fastest kernels
     image_size = config.resolved_image_size()
     torch.manual_seed(config.seed)  # the new head's (and a scratch model's) initial weights
     cache_dir = runtime.data_root / ".cache" / "decoded" if runtime.decode_cache else None
-    data = load_data(
-        config.dataset, runtime.data_root, image_size, num_workers=runtime.num_workers, cache_dir=cache_dir,
-        cache_budget_bytes=runtime.decode_cache_budget_bytes,
-    )
-    model = build_model(
-        config, len(data.class_names), data_root=runtime.data_root,
-        weights_dir=runtime.weights_dir, allow_download=runtime.allow_download,
-    )  # fmt: skip
+    with preparing(f"preparing {config.dataset.label}: reading, decoding or caching images, building {config.backbone}",
+                   enabled=runtime.progress):  # fmt: skip
+        data = load_data(
+            config.dataset, runtime.data_root, image_size, num_workers=runtime.num_workers, cache_dir=cache_dir,
+            cache_budget_bytes=runtime.decode_cache_budget_bytes,
+        )
+        model = build_model(
+            config, len(data.class_names), data_root=runtime.data_root,
+            weights_dir=runtime.weights_dir, allow_download=runtime.allow_download,
+        )  # fmt: skip
     model = model.to(device, memory_format=torch.channels_last if device.type == "cuda" else torch.preserve_format)
     budget = _resident_budget(runtime, device)
     placed, placement = _place(data, device, budget)
@@ -452,7 +463,7 @@ def _start_session(config: TrainConfig, runtime: Runtime, should_stop: ShouldSto
         config=config, model=model, optimizer=build_optimizer(model, config, fused=fused), data=placed,
         device=device, image_size=image_size, should_stop=should_stop, runtime=runtime,
         feature_budget=budget - (placed.nbytes() if placement == "resident" else 0),
-        progress=Progress(config.epochs, _steps_per_epoch(config, data), enabled=runtime.progress),
+        progress=Progress(config.epochs, _steps_per_epoch(config, data), enabled=runtime.progress, listener=on_progress),
         test_interval=interval_for_test_split(
             config.test_every, train=len(data.train), val=len(data.val), test=len(data.test)),
     )  # fmt: skip

@@ -119,7 +119,10 @@
   }
 
   function syncBackbone() {
-    const names = catalog.backbones[form.elements["backbone"].value].stages;
+    const backbone = catalog.backbones[form.elements["backbone"].value];
+    const imagenet = form.elements["weights"].querySelector('option[value="imagenet"]');
+    if (imagenet) imagenet.textContent = backbone.imagenet; // whether this server has its weights
+    const names = backbone.stages;
     const old = {};
     tbody.querySelectorAll("tr[data-stage]").forEach((tr) => (old[tr.dataset.stage] = tr));
     tbody.replaceChildren(

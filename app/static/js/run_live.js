@@ -46,10 +46,19 @@
       splits.map(([s, i]) => charts.trace(`${s} loss`, epochs, col(`${s}_loss`), i)),
       charts.layout("loss (log scale)", Object.assign({ log: true }, common))
     );
+    // Done epochs solid, the whole planned schedule dotted beneath them from the start.
+    const planned = data.stages.filter((stage) => data.planned_lr[stage]).map((stage) => {
+      const i = data.stages.indexOf(stage);
+      const lrs = data.planned_lr[stage];
+      return charts.trace(`${stage} (planned)`, lrs.map((_, e) => e), lrs.map((v) => (v > 0 ? v : null)), i, {
+        mode: "lines", connectgaps: false, showlegend: false,
+        line: { color: charts.PALETTE[i % charts.PALETTE.length], dash: "dot", width: 1.5 },
+      });
+    });
     charts.draw(
       document.getElementById("plot-lr"),
-      data.stages.map((stage, i) => charts.trace(stage, epochs, metrics.map((m) => (m.lr[stage] > 0 ? m.lr[stage] : null)), i)),
-      charts.layout("LR at each epoch's start (log scale)", Object.assign({ log: true }, common))
+      planned.concat(data.stages.map((stage, i) => charts.trace(stage, epochs, metrics.map((m) => (m.lr[stage] > 0 ? m.lr[stage] : null)), i))),
+      charts.layout("LR (log; dotted = plan, gap = frozen)", Object.assign({ log: true }, common))
     );
   }
 
@@ -73,9 +82,15 @@
     live("cancelling").hidden = !run.cancel_requested || FINISHED.has(run.status);
     live("progress").value = run.epochs_done;
     live("epochs").textContent = `${run.epochs_done} / ${run.epochs}`;
-    live("eta").textContent = duration(eta(run, metrics));
+    // Inside an epoch the worker's heartbeat says where it is (GET /api/runs/{id} `progress`).
+    const p = run.status === "running" ? run.progress : null;
+    live("step-progress").max = p ? p.steps : 1;
+    live("step-progress").value = p ? p.step : 0;
+    live("steps").textContent = p ? `epoch ${p.epoch + 1}: step ${p.step} / ${p.steps}` : "–";
+    live("eta").textContent = duration(p && p.eta_s !== null ? p.eta_s : eta(run, metrics));
     const last = metrics[metrics.length - 1];
-    live("speed").textContent = last ? Math.round(last.images_per_s).toLocaleString("en-US") : "–";
+    const speed = p && p.images_per_s ? p.images_per_s : last ? last.images_per_s : null;
+    live("speed").textContent = speed === null ? "–" : Math.round(speed).toLocaleString("en-US");
     live("best-val").textContent = pct(run.best_val_acc);
     live("test-acc").textContent = pct(run.summary ? run.summary.test_acc_at_best_val : null);
     live("error").hidden = !run.error;
