@@ -33,5 +33,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("ix_run_tags_tag"), table_name="run_tags")
     op.drop_table("run_tags")
-    with op.batch_alter_table("runs") as batch:
-        batch.drop_column("notes")
+    # In place (SQLite >= 3.35, PostgreSQL), not a batch: on SQLite a batch copies `runs` and
+    # loses the expression indexes of migration 0003, which its downgrade then drops.
+    op.execute("ALTER TABLE runs DROP COLUMN notes")

@@ -25,5 +25,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("runs") as batch:
-        batch.drop_column("progress")
+    # In place, not a batch: on SQLite a batch copies `runs` and loses 0003's expression indexes.
+    op.execute("ALTER TABLE runs DROP COLUMN progress")

@@ -42,6 +42,5 @@ def test_where_a_link_out_of_the_data_root_points_is_not_shown(tmp_path: Path) -
 
     raw, stored = _error_of(DatasetConfig(name="imagefolder", path="linked"), root)
 
-    assert str(secret) in raw
     assert "secret-datasets" not in stored and str(tmp_path) not in stored
     assert "linked" in stored and "outside the data root" in stored

@@ -187,9 +187,10 @@ def _imagenet_state_dict(backbone: str, weights_dir: Path | None, allow_download
     folder = weights_dir if weights_dir is not None else _hub_folder()
     path = folder / file_name
     if path.is_file():
-        return _torch_load(path)
+        return _torch_load(path, shown=f"{file_name} in the weights folder" if weights_dir is not None else None)
     if allow_download:
-        return _torch_load(_download(url, _hub_folder() / file_name))
+        hub = _hub_folder()
+        return _torch_load(_download(url, hub / file_name), shown=f"{hub.parent.name}/{hub.name}/{file_name} under torch's home")
     raise WeightsUnavailable(
         f"ImageNet weights for {backbone} are not on this machine: download {file_name} from {url} "
         f"and place it in {folder}, or allow downloading, or train with weights: none"
@@ -228,10 +229,10 @@ def _checkpoint_path(relative: str, data_root: Path) -> Path:
     return path
 
 
-def _torch_load(path: Path) -> dict[str, torch.Tensor]:
-    loaded = load_tensors(path, what="weights")
+def _torch_load(path: Path, *, shown: str | None = None) -> dict[str, torch.Tensor]:
+    loaded = load_tensors(path, what="weights", shown=shown)
     if not isinstance(loaded, Mapping):
-        raise TrainingError(f"{path} holds a {type(loaded).__name__}, not a state dict")
+        raise TrainingError(f"{shown or path} holds a {type(loaded).__name__}, not a state dict")
     return dict(loaded)
 
 

@@ -65,7 +65,7 @@ def is_disk_full(error: BaseException) -> bool:
     return False
 
 
-def load_tensors(path: Path, *, what: str) -> Any:
+def load_tensors(path: Path, *, what: str, shown: str | None = None) -> Any:
     """`torch.load` with `weights_only=True`: tensors and plain containers, never code.
 
     A pickle can name any importable callable (`os.system`, `exec`) and call it while it
@@ -77,6 +77,8 @@ def load_tensors(path: Path, *, what: str) -> Any:
     Args:
         path: the file.
         what: what the file is meant to be ("checkpoint", "weights"), for the message.
+        shown: how the message names the file (default: its path), e.g. relative to a
+            folder the server's admin knows, so that users never read the server's layout.
 
     Raises:
         TrainingError: the file holds anything but tensors and plain containers, or is not a
@@ -88,13 +90,13 @@ def load_tensors(path: Path, *, what: str) -> Any:
         refused = _REFUSED_GLOBAL.search(str(error))
         found = f"it would import {refused.group(1)}" if refused else "it holds more than tensors"
         raise TrainingError(
-            f"cannot read {what} {path}: refused, {found}. Such a file may hold only tensors and plain "
+            f"cannot read {what} {shown or path}: refused, {found}. Such a file may hold only tensors and plain "
             "containers, since unpickling anything else can run code: re-save it with "
             "torch.save(model.state_dict(), path) or as .safetensors"
         ) from error
     except Exception as error:  # a truncated zip, a foreign format: torch raises KeyError, RuntimeError…
         raise TrainingError(
-            f"cannot read {what} {path}: not a complete torch.save file ({type(error).__name__}); "
+            f"cannot read {what} {shown or path}: not a complete torch.save file ({type(error).__name__}); "
             "copy it again or re-save it"
         ) from error
 
