@@ -3,13 +3,14 @@
 from fastapi import APIRouter, Depends
 from fastapi.security import HTTPBearer
 
-from app.api import accounts, catalog, compare, health, plan, runs, studies, uploads
+from app.api import accounts, catalog, compare, health, plan, runs, studies, sweeps, uploads
 
 # Checked by app.api.guard.AuthGate; declared here so that /docs offers "Authorize".
 BEARER = HTTPBearer(auto_error=False, description="an API token: `stagewise tokens create USER` or the account page")
 router = APIRouter(dependencies=[Depends(BEARER)])
 router.include_router(runs.router, prefix="/api")
 router.include_router(studies.router, prefix="/api")
+router.include_router(sweeps.router, prefix="/api")
 router.include_router(compare.router, prefix="/api")
 router.include_router(catalog.router, prefix="/api")
 router.include_router(uploads.router, prefix="/api")

@@ -13,6 +13,8 @@ from app.services.errors import (
     RunNotFound,
     RunStateConflict,
     ServiceError,
+    SweepNotFound,
+    SweepStateConflict,
     TooManyAttempts,
     UploadTooLarge,
     UserNotFound,
@@ -21,6 +23,7 @@ from app.services.errors import (
 # The first match wins, so subclasses first.
 STATUS_OF: dict[type[ServiceError], int] = {
     RunNotFound: 404,
+    SweepNotFound: 404,
     ArtifactNotFound: 404,
     UserNotFound: 404,
     LoginRefused: 401,
@@ -28,6 +31,7 @@ STATUS_OF: dict[type[ServiceError], int] = {
     TooManyAttempts: 429,
     QuotaExceeded: 429,
     RunStateConflict: 409,
+    SweepStateConflict: 409,
     DatasetNameTaken: 409,
     UploadTooLarge: 413,
     InvalidInput: 422,

@@ -6,9 +6,10 @@ from app.models.base import Base
 from app.models.datasets import DatasetFolder
 from app.models.metrics import EpochMetric
 from app.models.runs import Run, RunStatus
+from app.models.sweeps import Sweep, SweepState
 from app.models.workers import WorkerSeen
 
 __all__ = [
     "ApiToken", "Artifact", "Base", "DatasetFolder", "EpochMetric", "LoginAttempt", "LoginSession", "Run", "RunStatus",
-    "User", "WorkerSeen",
+    "Sweep", "SweepState", "User", "WorkerSeen",
 ]

@@ -14,7 +14,7 @@ import optuna
 from optuna.pruners import BasePruner
 from optuna.samplers import BaseSampler
 from optuna.storages import BaseStorage
-from optuna.trial import BaseTrial
+from optuna.trial import BaseTrial, TrialState
 
 from app.schemas.metrics import EpochRecord, EpochVerdict
 from app.schemas.sweeps import SweepSpec
@@ -92,3 +92,27 @@ def report_epoch(trial: BaseTrial, record: EpochRecord, objective: str) -> Epoch
 def pruning_callback(trial: BaseTrial, objective: str) -> Callable[[EpochRecord], EpochVerdict | None]:
     """An `on_epoch` for `fit` that reports to `trial` and stops the run when its pruner says so."""
     return lambda record: report_epoch(trial, record, objective)
+
+
+def live_trial(study: optuna.Study, number: int) -> optuna.Trial:
+    """The running trial `number` of `study`, to report to from another process than the one that asked it.
+
+    Optuna's `Trial` is made from a trial id; the storage maps (study, number) to it.
+    """
+    trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+    return optuna.Trial(study, trial_id)
+
+
+def tell(study: optuna.Study, number: int, *, value: float | None = None, state: TrialState | None = None) -> None:
+    """Tell `study` how trial `number` ended (a value, or PRUNED / FAIL); a trial told already is left as it is.
+
+    Optuna's `GridSampler` calls `study.stop()` after the last grid point is told, which
+    outside `study.optimize` raises RuntimeError — after the trial's state was stored (its
+    `tell` stores in a `finally`). The sweep service stops asking by its own budget, so that
+    error is dropped here.
+    """
+    try:
+        study.tell(number, value, state=state, skip_if_finished=True)
+    except RuntimeError as exc:
+        if "Study.stop" not in str(exc):
+            raise

@@ -22,14 +22,15 @@ from typing import Any
 import pytest
 from conftest import TINY, make_run
 from PIL import Image
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
-from app.models import ApiToken, DatasetFolder, LoginAttempt, Run, RunStatus, User, WorkerSeen
+from app.models import ApiToken, DatasetFolder, LoginAttempt, Run, RunStatus, Sweep, SweepState, User, WorkerSeen
 from app.schemas.accounts import Principal
 from app.schemas.metrics import EpochRecord
 from app.schemas.runs import RunClone, RunCreate, StudyCreate
-from app.services import accounts, catalog, execution, metrics, runs, uploads, workers
+from app.schemas.sweeps import SweepSpec
+from app.services import accounts, catalog, execution, metrics, runs, sweeps, uploads, workers
 from app.services.errors import LoginRefused
 from app.services.unit_of_work import UnitOfWork
 from app.settings import Settings
@@ -81,6 +82,13 @@ class World:
     queued: int
     token_id: int
     claim: execution.Claim
+    sweep_id: int  # a running sweep (2 trials, 1 at a time) whose first trial has just succeeded
+
+
+SWEEP = SweepSpec.model_validate({
+    "name": "uow", "base": {"config": TINY}, "sampler": "random", "trials": 2,
+    "space": {"stages.classifier.lr": {"type": "float", "low": 0.01, "high": 0.1, "log": True}},
+})  # fmt: skip
 
 
 def record(epoch: int) -> EpochRecord:
@@ -128,6 +136,9 @@ SERVICES: dict[str, Callable[[UnitOfWork, World], Any]] = {
     "epoch records": lambda uow, w: metrics.record_epochs(
         uow=uow, run_id=w.claim.run_id, attempt=w.claim.attempt, records=[record(1)]
     ),
+    "sweep create": lambda uow, w: sweeps.create_sweep(uow=uow, principal=w.principal, spec=SWEEP),
+    "sweep cancel": lambda uow, w: sweeps.cancel_sweep(uow=uow, principal=w.principal, sweep_id=w.sweep_id),
+    "sweep advance": lambda uow, w: sweeps.advance_sweep(uow=uow, sweep_id=w.sweep_id),
 }
 
 
@@ -141,6 +152,12 @@ def world(settings: Settings, db: Session, uow: UnitOfWork) -> World:
     principal = accounts.local_principal(uow=uow)
     accounts.create_user(uow=uow, name="bob", password=PASSWORD)
     token = accounts.create_token(uow=uow, principal=principal, name="old")
+    # The sweep first: the checks of "study" and "submit" look for runs newer than the ones below.
+    sweep_id = sweeps.create_sweep(uow=uow, principal=principal, spec=SWEEP).id
+    trial = db.scalar(select(Run).where(Run.sweep_id == sweep_id))
+    assert trial is not None
+    trial.status, trial.best_val_acc = RunStatus.succeeded, 0.5
+    db.commit()
     finished = make_run(db, status=RunStatus.succeeded, owner_id=principal.user_id).id
     queued = make_run(db, owner_id=principal.user_id, queue=settings.default_queue).id
     running = make_run(db, owner_id=principal.user_id, queue=settings.default_queue)
@@ -148,7 +165,7 @@ def world(settings: Settings, db: Session, uow: UnitOfWork) -> World:
         uow=uow, run_id=running.id, worker=execution.Worker("h", 1, None), owner_alive=lambda *_: True
     )
     assert claim is not None
-    return World(principal, finished, queued, token.id, claim)
+    return World(principal, finished, queued, token.id, claim, sweep_id)
 
 
 @pytest.fixture
@@ -193,6 +210,9 @@ def _effect(name: str, db: Session, world: World) -> bool:
         "claim": lambda: db.get(Run, world.queued).status == RunStatus.running,
         "finish": lambda: db.get(Run, world.claim.run_id).status == RunStatus.succeeded,
         "epoch records": lambda: db.get(Run, world.claim.run_id).epochs_done == 1,
+        "sweep create": lambda: db.scalar(select(func.count()).select_from(Sweep)) == 2,
+        "sweep cancel": lambda: db.get(Sweep, world.sweep_id).state == SweepState.cancelled,
+        "sweep advance": lambda: db.scalar(select(func.count()).select_from(Run).where(Run.sweep_id == world.sweep_id)) == 2,
     }
     db.expire_all()
     return checks[name]()
