@@ -18,7 +18,6 @@ from typing import Self
 from app.db import Database
 from app.queue import TaskQueue
 from app.services.execution import Claim, heartbeat, redispatch_lost_tasks, sweep_stale_runs
-from app.services.sweeps import advance_stalled_sweeps
 from app.services.unit_of_work import UnitOfWork
 from app.services.workers import worker_gone, worker_seen
 from app.settings import Settings
@@ -149,8 +148,6 @@ class WorkerBeat:
             published, self._lost_suspects = redispatch_lost_tasks(uow=uow, suspects=self._lost_suspects)
             for run_id in published:
                 log.warning("run %s was queued with no task in the broker (a worker died taking it): sent again", run_id)
-            for sweep_id in advance_stalled_sweeps(uow=uow):
-                log.info("sweep %s had fewer trials in flight than it should: advanced", sweep_id)
 
     def _unit_of_work(self) -> AbstractContextManager[UnitOfWork]:
         return UnitOfWork.open(self.database, self.settings, self.tasks)

@@ -5,9 +5,9 @@ trials are ordinary runs: each trial's run row carries `sweep_id`, `trial_number
 parameters it drew, is queued like any run and counted by the owner's quota. A sweep keeps
 `parallel` trials in flight: when a trial's run ends, `advance_sweep` tells Optuna its
 result and asks for the next trial until the budget is spent, then marks the sweep
-finished. The worker calls it after every trial; its heartbeat calls `advance_stalled_sweeps`
-for sweeps whose trials ended without a worker (a queued trial cancelled, a run failed by
-the stale-run sweep).
+finished. The worker calls it after every trial; the API's periodic sweep calls
+`advance_stalled_sweeps` for sweeps whose trials ended without a worker (a queued trial
+cancelled, a run failed by the stale-run sweep).
 
 Optuna's storage is another database (or schema), so asking it for a trial inside our write
 block takes no lock of ours twice; the ask runs under the sweep row's lock so that two
@@ -199,7 +199,7 @@ def advance_sweep(*, uow: UnitOfWork, sweep_id: int) -> None:
 
     Safe to call twice at once and again later: a trial told already is skipped, and the
     sweep row's lock decides who asks for the next trials. A quota or broker failure leaves
-    the sweep as it is for the next call (the worker heartbeat's `advance_stalled_sweeps`).
+    the sweep as it is for the next call (the API's periodic `advance_stalled_sweeps`).
     """
     with uow.reading() as db:
         sweep = db.get(Sweep, sweep_id)

@@ -179,3 +179,14 @@ def epoch(number: int, *, val_acc: float) -> EpochRecord:
         epoch=number, train_loss=1.0, train_acc=0.5, val_loss=1.0 - val_acc, val_acc=val_acc, test_loss=None,
         test_acc=None, lr={"classifier": 0.1}, images_per_s=10.0, seconds=1.0,
     )  # fmt: skip
+
+
+def test_the_sweep_pages_render_the_trials_and_the_best(client: TestClient, db: Session, uow: UnitOfWork) -> None:
+    sweep_id = create(client, spec(parallel=2))["id"]
+    end_trials(db, sweep_id, RunStatus.succeeded)
+    sweeps.advance_sweep(uow=uow, sweep_id=sweep_id)
+    page = client.get(f"/sweeps/{sweep_id}?x=freeze_through&y=stages.classifier.lr")
+    assert page.status_code == 200, page.text
+    assert page.text.count('data-state="queued"') == 2 and page.text.count('data-state="complete"') == 2
+    assert "New run from best" in page.text and "Compare top 2" in page.text and 'id="sweep-data"' in page.text
+    assert f'href="/sweeps/{sweep_id}"' in client.get("/sweeps").text
