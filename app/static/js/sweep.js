@@ -7,7 +7,7 @@
   const data = charts.pageData("sweep-data");
   if (!data) return;
   const isAcc = data.objective === "val_acc";
-  const valueAxis = isAcc ? { tickformat: ".0%" } : {};
+  const valueAxis = isAcc ? { tickformat: ".0%", range: [0, 1.02] } : {}; // accuracy on its whole scale
   const base = { margin: { l: 72, r: 16, t: 8, b: 56 }, font: { family: "system-ui, sans-serif", size: 12 } };
 
   function bestSoFar() {
@@ -35,6 +35,7 @@
     if (!h) { el.textContent = "No trial has a value yet."; return; }
     charts.draw(el, [{
       type: "heatmap", x: h.x_labels, y: h.y_labels, z: h.z, customdata: h.counts, colorscale: "Viridis",
+      zmin: isAcc ? 0 : undefined, zmax: isAcc ? 1 : undefined,
       reversescale: !isAcc, hoverongaps: false, colorbar: { title: { text: data.objective }, tickformat: isAcc ? ".0%" : "" },
       hovertemplate: h.x + " %{x}<br>" + h.y + " %{y}<br>best %{z} of %{customdata} trial(s)<extra></extra>",
     }], Object.assign({}, base, {
