@@ -72,7 +72,7 @@ def run_arm(args: argparse.Namespace, root: Path, pruner: str) -> Arm:
         config = apply(base, suggest(trial, sweep.space))
         with tempfile.TemporaryDirectory() as out:
             runtime = Runtime(data_root=root, out_dir=Path(out), device=args.device)
-            result = fit(config, runtime, on_epoch=pruning_callback(trial, sweep.objective))
+            result = fit(config, runtime, on_epoch=pruning_callback(trial, sweep.objective, epochs=config.epochs))
         epochs += len(result.records)
         if result.summary.stop_reason == "pruned":
             pruned += 1

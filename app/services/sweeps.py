@@ -172,13 +172,14 @@ def trial_reporter(*, uow: UnitOfWork, run_id: int) -> Callable[[EpochRecord], E
         if run is None or sweep is None or run.trial_number is None:
             return None
         number, study_name, spec, base = run.trial_number, sweep.study_name, sweep.spec, sweep.base_config
+        epochs = run.epochs
     parsed = SweepSpec.model_validate(spec)
     study = create_study(parsed, TrainConfig.model_validate(base), storage=_storage(uow.settings), study_name=study_name)
     trial = live_trial(study, number)
 
     def report(record: EpochRecord) -> EpochVerdict | None:
         try:
-            return report_epoch(trial, record, parsed.objective)
+            return report_epoch(trial, record, parsed.objective, epochs=epochs)
         except RuntimeError:  # the trial was told already (its sweep cancelled it): nothing to prune
             return None
 

@@ -76,22 +76,30 @@ def trial_value(records: Sequence[EpochRecord], objective: str) -> float | None:
     return max(values) if objective == "val_acc" else min(values)
 
 
-def report_epoch(trial: BaseTrial, record: EpochRecord, objective: str) -> EpochVerdict | None:
+def report_epoch(
+    trial: BaseTrial, record: EpochRecord, objective: str, *, epochs: int | None = None
+) -> EpochVerdict | None:
     """Report an epoch's objective to `trial` and pass on its pruner's answer.
 
     The step is the number of epochs trained, so a resumed run that reports an epoch again
-    reports the same step (Optuna keeps the first value).
+    reports the same step (Optuna keeps the first value). After the trial's last epoch
+    (`epochs`) the pruner is not asked: the run is complete, and pruning it then would only
+    mislabel finished work (successive halving's rung at epochs = min_resource × 4 did so).
     """
     value = objective_value(record, objective)
     if value is None:
         return None
     trial.report(value, step=record.epoch + 1)
+    if epochs is not None and record.epoch + 1 >= epochs:
+        return None
     return EpochVerdict.PRUNE if trial.should_prune() else None
 
 
-def pruning_callback(trial: BaseTrial, objective: str) -> Callable[[EpochRecord], EpochVerdict | None]:
+def pruning_callback(
+    trial: BaseTrial, objective: str, *, epochs: int | None = None
+) -> Callable[[EpochRecord], EpochVerdict | None]:
     """An `on_epoch` for `fit` that reports to `trial` and stops the run when its pruner says so."""
-    return lambda record: report_epoch(trial, record, objective)
+    return lambda record: report_epoch(trial, record, objective, epochs=epochs)
 
 
 def live_trial(study: optuna.Study, number: int) -> optuna.Trial:
