@@ -9,13 +9,16 @@ worker starts (a trial of the study, added through Optuna's own API).
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import optuna
 import pytest
-from conftest import TINY, Backend, Stack, make_settings, reset_database, wait_for
+import yaml
+from conftest import STAGEWISE, TINY, Backend, Stack, make_settings, reset_database, wait_for
 from sqlalchemy import select
 
 from app.models import Sweep
@@ -118,3 +121,18 @@ def test_cancel_stops_queued_and_running_trials(server: Stack) -> None:
         assert client.post(f"/api/sweeps/{sweep['id']}/cancel").status_code == 200
         done = wait_sweep(client, sweep["id"], "cancelled", timeout=120)
     assert sorted(t["state"] for t in done["trials"]) == ["cancelled", "cancelled"]
+
+
+def test_stagewise_sweep_submits_waits_and_prints_the_leaderboard(server: Stack, tmp_path: Path) -> None:
+    with_worker(server)
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text(yaml.safe_dump({"name": "cli", "base": {"config": {**TINY, "epochs": 1}}, "sampler": "grid",
+                                    "space": {"stages.classifier.lr": {"type": "categorical", "choices": [0.05]}}}))
+    done = subprocess.run(
+        [*STAGEWISE, "sweep", str(spec), "--url", server.base_url, "--wait", "--poll-s", "1"],
+        capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "1 trials, 1 at a time (grid, pruner none)" in lines[0]
+    assert lines[-1].split()[:2] == ["0", "complete"] and "stages.classifier.lr=0.05" in lines[-1]
