@@ -38,6 +38,7 @@ from app.schemas.errors import field_message
 from app.services.errors import InvalidInput, ServiceError, TooManyAttempts
 from app.services.evaluation_jobs import sweep_stale_evaluations
 from app.services.execution import sweep_stale_runs
+from app.services.sweeps import advance_stalled_sweeps
 from app.services.unit_of_work import UnitOfWork
 from app.settings import Settings, get_settings
 
@@ -108,7 +109,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 async def _sweep_forever(app: FastAPI) -> None:
-    """Every heartbeat interval, re-queue or fail runs whose worker went silent."""
+    """Every heartbeat interval, re-queue or fail runs whose worker went silent, and move on
+    sweeps whose trials ended without a worker to do it."""
     settings: Settings = app.state.settings
     while True:
         await asyncio.sleep(settings.heartbeat_interval_s)
@@ -124,6 +126,10 @@ def _sweep_once(app: FastAPI) -> None:
             log.warning("run %s lost its worker (no heartbeat): now %s", run_id, status)
         for evaluation_id, status in sweep_stale_evaluations(uow=uow):
             log.warning("evaluation %s lost its worker (no heartbeat): now %s", evaluation_id, status)
+        # Here, not in the worker's heartbeat: that process forks a child per run, and Optuna
+        # in one of its threads (lazy imports, engines) at the moment of a fork hung the child.
+        for sweep_id in advance_stalled_sweeps(uow=uow):
+            log.info("sweep %s had fewer trials in flight than it should: advanced", sweep_id)
 
 
 def _add_error_handlers(app: FastAPI) -> None:

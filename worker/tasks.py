@@ -22,12 +22,13 @@ from app.db import Database
 from app.models import RunStatus
 from app.queue import EVALUATE_TASK, TRAIN_TASK, TaskQueue
 from app.schemas.evaluations import EvaluationResult
-from app.schemas.metrics import EpochRecord, RunSummary
+from app.schemas.metrics import EpochRecord, EpochVerdict, RunSummary
 from app.schemas.train_config import TrainConfig
 from app.services.evaluation_jobs import EvaluationClaim, claim_evaluation, evaluation_heartbeat, finish_evaluation
 from app.services.execution import Claim, Worker, claim_run, finish_run
 from app.services.metrics import record_epochs
 from app.services.public_paths import relative_message
+from app.services.sweeps import trial_ended, trial_reporter
 from app.services.unit_of_work import UnitOfWork
 from app.settings import Settings, visible_gpus
 from worker.heartbeat import JobWatch, RunLost, RunWatch
@@ -85,7 +86,19 @@ def train_run(self: Task, run_id: int) -> str:
     if claim is None:
         return "skipped"  # finished, cancelled, or owned by a live worker
     log.info("run %s: attempt %s on %s", run_id, claim.attempt, socket.gethostname())
-    return train_claimed(context, claim)
+    outcome = train_claimed(context, claim)
+    if outcome != "lost":
+        _advance_sweep(context, run_id)
+    return outcome
+
+
+def _advance_sweep(context: WorkerContext, run_id: int) -> None:
+    """A sweep's trial ended: tell its study and queue the next trial (the heartbeat retries on failure)."""
+    try:
+        with context.unit_of_work() as uow:
+            trial_ended(uow=uow, run_id=run_id)
+    except Exception:
+        log.exception("run %s: its sweep could not be advanced; the worker heartbeat will retry", run_id)
 
 
 def train_claimed(context: WorkerContext, claim: Claim) -> str:
@@ -98,12 +111,15 @@ def train_claimed(context: WorkerContext, claim: Claim) -> str:
         # Imported under the watch: loading torch can take longer than a heartbeat timeout.
         from worker.training.loop import fit
 
-        def on_epoch(record: EpochRecord) -> None:
+        def on_epoch(record: EpochRecord) -> EpochVerdict | None:
             if not _record(context, claim, [record]):
                 watch.lose()  # raised before `fit` checkpoints: the new owner's checkpoint stays
                 raise RunLost(f"run {claim.run_id}: attempt {claim.attempt} lost the run at epoch {record.epoch}")
+            return None if report_trial is None else report_trial(record)  # a sweep's pruner may stop it
 
         try:
+            with context.unit_of_work() as uow:
+                report_trial = trial_reporter(uow=uow, run_id=claim.run_id)
             runtime = runtime_from_settings(settings, settings.runs_dir / str(claim.run_id))
             result = fit(claim.config, runtime, on_epoch=on_epoch, should_stop=watch.should_stop,
                          on_progress=watch.report)  # fmt: skip
@@ -115,9 +131,16 @@ def train_claimed(context: WorkerContext, claim: Claim) -> str:
             return "failed"
     if watch.lost or not _record(context, claim, result.records):
         return "lost"
-    status = RunStatus.cancelled if result.summary.stopped else RunStatus.succeeded
+    status = _final_status(result.summary)
     _finish(context, claim, status, summary=result.summary)
     return str(status)
+
+
+def _final_status(summary: RunSummary) -> RunStatus:
+    """succeeded, or how `fit` was stopped: pruned by a sweep's pruner, else cancelled."""
+    if not summary.stopped:
+        return RunStatus.succeeded
+    return RunStatus.pruned if summary.stop_reason == "pruned" else RunStatus.cancelled
 
 
 def _record(context: WorkerContext, claim: Claim, records: Sequence[EpochRecord]) -> bool:

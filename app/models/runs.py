@@ -15,17 +15,21 @@ from app.models.base import Base
 
 
 class RunStatus(enum.StrEnum):
-    """queued → running → succeeded | failed | cancelled; running → queued when its worker is lost."""
+    """queued → running → succeeded | failed | cancelled | pruned; running → queued when its worker is lost.
+
+    `pruned`: a sweep's pruner stopped the trial after an epoch (docs/sweeps.md).
+    """
 
     queued = "queued"
     running = "running"
     succeeded = "succeeded"
     failed = "failed"
     cancelled = "cancelled"
+    pruned = "pruned"
 
     @property
     def finished(self) -> bool:
-        return self in (RunStatus.succeeded, RunStatus.failed, RunStatus.cancelled)
+        return self in (RunStatus.succeeded, RunStatus.failed, RunStatus.cancelled, RunStatus.pruned)
 
 
 # What the Runs list filters on (one at a time, `=`) and sorts by (app/services/runs.py::list_runs).
@@ -69,6 +73,7 @@ class Run(Base):
     # AUTOINCREMENT on SQLite: a deleted run's id (and its runs/<id>/ folder name) is never reused.
     __table_args__ = (
         Index("ix_runs_owner_status", "owner_id", "status"),  # the quota's count of active runs
+        Index("ix_runs_sweep_trial", "sweep_id", "trial_number"),
         {"sqlite_autoincrement": True},
     )
 
@@ -86,6 +91,10 @@ class Run(Base):
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     # Loaded on access (lists use selectinload): a joined load would break FOR UPDATE on PostgreSQL.
     owner: Mapped[User | None] = relationship()
+    # A sweep's trial: which sweep, Optuna's trial number, and the parameters it drew.
+    sweep_id: Mapped[int | None] = mapped_column(ForeignKey("sweeps.id", ondelete="SET NULL"))
+    trial_number: Mapped[int | None] = mapped_column(Integer)
+    trial_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

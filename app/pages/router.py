@@ -33,12 +33,13 @@ from app.pages.run_form import (
 )
 from app.pages.run_page import run_page
 from app.pages.runs_page import parse_filter, runs_page
+from app.pages.sweep_page import sweep_page
 from app.pages.templating import get_templates
 from app.schemas.accounts import Principal
 from app.schemas.catalog import BACKBONES
 from app.schemas.errors import field_message
 from app.schemas.runs import RunCreate, RunFilter, StudyCreate
-from app.services import catalog, compare, datasets, runs, weights
+from app.services import catalog, compare, datasets, runs, sweeps, weights
 from app.services import plan as plan_service
 from app.services.errors import InvalidInput, RunNotFound
 from app.services.unit_of_work import UnitOfWork
@@ -207,6 +208,23 @@ def delete(
     """Delete from a button (the page asks for confirmation first)."""
     runs.delete_run(uow=uow, principal=principal, run_id=run_id)
     return RedirectResponse(safe_next(next, "/"), status_code=303)
+
+
+@router.get("/sweeps", response_class=HTMLResponse)
+def sweeps_list(request: Request, uow: UowDep, principal: PrincipalDep) -> HTMLResponse:
+    """Every sweep of the caller (an admin: everyone's), newest first."""
+    return _render(request, "sweeps_list.html", sweeps.list_sweeps(uow=uow, principal=principal), "sweeps")
+
+
+@router.get("/sweeps/{sweep_id}", response_class=HTMLResponse)
+@html_errors
+def sweep_detail(
+    request: Request, sweep_id: int, uow: UowDep, principal: PrincipalDep, x: str | None = None, y: str | None = None
+) -> HTMLResponse:
+    """One sweep: its trials live, best-so-far, a heat map over two axes, parallel coordinates, importances."""
+    sweep = sweeps.get_sweep(uow=uow, principal=principal, sweep_id=sweep_id)
+    importances = sweeps.sweep_importances(uow=uow, principal=principal, sweep_id=sweep_id)
+    return _render(request, "sweep_detail.html", sweep_page(sweep, importances, x=x, y=y), "sweeps")
 
 
 @router.get("/compare", response_class=HTMLResponse)

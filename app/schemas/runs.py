@@ -14,7 +14,7 @@ from app.schemas.metrics import EpochRecord, RunProgress, RunSummary, TestReport
 # database (SQLite and PostgreSQL both raise on it, which would be a 500).
 MAX_ID = 2**31 - 1
 
-RunStatusName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+RunStatusName = Literal["queued", "running", "succeeded", "failed", "cancelled", "pruned"]
 SortKey = Literal[
     "created_at", "-created_at", "finished_at", "-finished_at", "best_val_acc", "-best_val_acc", "name", "-name", "id", "-id"
 ]
@@ -174,6 +174,8 @@ class RunRead(BaseModel):
     config: dict[str, Any]
     cloned_from: int | None
     owner_name: str | None = Field(default=None, description="the user who started the run")
+    sweep_id: int | None = Field(default=None, description="the sweep this run is a trial of")
+    trial_number: int | None = Field(default=None, description="its trial number in that sweep")
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

@@ -10,6 +10,7 @@ the base and validates the result as a `TrainConfig`. docs/sweeps.md describes t
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -214,3 +215,62 @@ def _is_number(value: object) -> bool:
 def grid_size(space: dict[str, FloatDimension | IntDimension | CategoricalDimension]) -> int:
     """How many points the grid over `space` has (every dimension must be countable)."""
     return math.prod(len(dimension.grid() or ()) for dimension in space.values())
+
+
+# --- what the API answers ------------------------------------------------------------------
+
+SweepStateName = Literal["running", "finished", "cancelled"]
+TrialStateName = Literal["queued", "running", "complete", "pruned", "failed", "cancelled"]
+
+
+class TrialRead(BaseModel):
+    """One trial of a sweep: its run, the parameters it drew and how it ended.
+
+    `value` is the objective at the run's best epoch so far (None before a validated epoch);
+    `pruned_epoch` is the epoch after which the pruner stopped it.
+    """
+
+    number: int
+    state: TrialStateName
+    params: dict[str, Any]
+    value: float | None
+    run_id: int
+    epochs_done: int
+    pruned_epoch: int | None = None
+    error: str | None = None
+
+
+class BestTrial(BaseModel):
+    """The best complete trial: its parameters, value, run and the config it trained."""
+
+    number: int
+    params: dict[str, Any]
+    value: float
+    run_id: int
+    config: dict[str, Any]
+
+
+class SweepSummary(BaseModel):
+    """A sweep in the list: what it searches and how far it is."""
+
+    id: int
+    name: str | None
+    state: SweepStateName
+    sampler: str
+    pruner: str
+    objective: str
+    planned_trials: int
+    parallel: int
+    trial_counts: dict[str, int] = Field(description="trials per state")
+    best_value: float | None
+    owner_name: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class SweepRead(SweepSummary):
+    """A sweep with every trial so far, the best one, and the spec it was created from."""
+
+    spec: dict[str, Any]
+    trials: list[TrialRead]
+    best: BestTrial | None

@@ -105,3 +105,15 @@ class UploadTooLarge(InvalidInput):
 
 class DatasetNameTaken(InvalidInput):
     """A dataset of this name exists already (409)."""
+
+
+class SweepNotFound(ServiceError):
+    """No sweep has this id, or not one the caller may see (404)."""
+
+    def __init__(self, sweep_id: int) -> None:
+        super().__init__(f"sweep {sweep_id} not found")
+        self.sweep_id = sweep_id
+
+
+class SweepStateConflict(ServiceError):
+    """The sweep's state forbids the request, e.g. cancelling a finished sweep (409)."""

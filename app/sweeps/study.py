@@ -14,7 +14,7 @@ import optuna
 from optuna.pruners import BasePruner
 from optuna.samplers import BaseSampler
 from optuna.storages import BaseStorage
-from optuna.trial import BaseTrial
+from optuna.trial import BaseTrial, TrialState
 
 from app.schemas.metrics import EpochRecord, EpochVerdict
 from app.schemas.sweeps import SweepSpec
@@ -76,19 +76,51 @@ def trial_value(records: Sequence[EpochRecord], objective: str) -> float | None:
     return max(values) if objective == "val_acc" else min(values)
 
 
-def report_epoch(trial: BaseTrial, record: EpochRecord, objective: str) -> EpochVerdict | None:
+def report_epoch(
+    trial: BaseTrial, record: EpochRecord, objective: str, *, epochs: int | None = None
+) -> EpochVerdict | None:
     """Report an epoch's objective to `trial` and pass on its pruner's answer.
 
     The step is the number of epochs trained, so a resumed run that reports an epoch again
-    reports the same step (Optuna keeps the first value).
+    reports the same step (Optuna keeps the first value). After the trial's last epoch
+    (`epochs`) the pruner is not asked: the run is complete, and pruning it then would only
+    mislabel finished work (successive halving's rung at epochs = min_resource × 4 did so).
     """
     value = objective_value(record, objective)
     if value is None:
         return None
     trial.report(value, step=record.epoch + 1)
+    if epochs is not None and record.epoch + 1 >= epochs:
+        return None
     return EpochVerdict.PRUNE if trial.should_prune() else None
 
 
-def pruning_callback(trial: BaseTrial, objective: str) -> Callable[[EpochRecord], EpochVerdict | None]:
+def pruning_callback(
+    trial: BaseTrial, objective: str, *, epochs: int | None = None
+) -> Callable[[EpochRecord], EpochVerdict | None]:
     """An `on_epoch` for `fit` that reports to `trial` and stops the run when its pruner says so."""
-    return lambda record: report_epoch(trial, record, objective)
+    return lambda record: report_epoch(trial, record, objective, epochs=epochs)
+
+
+def live_trial(study: optuna.Study, number: int) -> optuna.Trial:
+    """The running trial `number` of `study`, to report to from another process than the one that asked it.
+
+    Optuna's `Trial` is made from a trial id; the storage maps (study, number) to it.
+    """
+    trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+    return optuna.Trial(study, trial_id)
+
+
+def tell(study: optuna.Study, number: int, *, value: float | None = None, state: TrialState | None = None) -> None:
+    """Tell `study` how trial `number` ended (a value, or PRUNED / FAIL); a trial told already is left as it is.
+
+    Optuna's `GridSampler` calls `study.stop()` after the last grid point is told, which
+    outside `study.optimize` raises RuntimeError — after the trial's state was stored (its
+    `tell` stores in a `finally`). The sweep service stops asking by its own budget, so that
+    error is dropped here.
+    """
+    try:
+        study.tell(number, value, state=state, skip_if_finished=True)
+    except RuntimeError as exc:
+        if "Study.stop" not in str(exc):
+            raise

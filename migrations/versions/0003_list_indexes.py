@@ -68,6 +68,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for name, _ in _indexes():
-        op.drop_index(name, table_name="runs")
+        # IF EXISTS: on SQLite a later migration's downgrade may have copied `runs` (a batch),
+        # which keeps no expression index.
+        op.execute(f"DROP INDEX IF EXISTS {name}")
     for name, columns in OLD.items():
         op.create_index(name, "runs", columns)

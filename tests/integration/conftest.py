@@ -42,8 +42,8 @@ from tests.rows import row_session, unit_of_work
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS = "redis://127.0.0.1:6379"
 TABLES = (
-    "evaluations, run_tags, epoch_metrics, artifacts, datasets, workers, runs, login_attempts, login_sessions, "
-    "api_tokens, users"
+    "evaluations, run_tags, epoch_metrics, artifacts, datasets, workers, runs, sweeps, login_attempts, "
+    "login_sessions, api_tokens, users"
 )
 
 # The tiny run every end-to-end test trains: a few seconds per epoch on a CPU.

@@ -40,7 +40,7 @@ def test_where_a_link_out_of_the_data_root_points_is_not_shown(tmp_path: Path) -
     root.mkdir()
     (root / "linked").symlink_to(secret)
 
-    raw, stored = _error_of(DatasetConfig(name="imagefolder", path="linked"), root)
+    _raw, stored = _error_of(DatasetConfig(name="imagefolder", path="linked"), root)
 
     assert "secret-datasets" not in stored and str(tmp_path) not in stored
     assert "linked" in stored and "outside the data root" in stored

@@ -37,6 +37,8 @@ from app.models import (
     Run,
     RunStatus,
     RunTag,
+    Sweep,
+    SweepState,
     User,
     WorkerSeen,
 )
@@ -44,6 +46,7 @@ from app.schemas.accounts import Principal
 from app.schemas.evaluations import EvaluationCreate, TransferRequest
 from app.schemas.metrics import EpochRecord
 from app.schemas.runs import RunClone, RunCreate, RunUpdate, StudyCreate
+from app.schemas.sweeps import SweepSpec
 from app.services import (
     accounts,
     catalog,
@@ -54,6 +57,7 @@ from app.services import (
     metrics,
     organisation,
     runs,
+    sweeps,
     uploads,
     workers,
 )
@@ -112,6 +116,13 @@ class World:
     evaluation_queued: int
     evaluation_claim: evaluation_jobs.EvaluationClaim
     evaluation_stale: int
+    sweep_id: int  # a running sweep (2 trials, 1 at a time) whose first trial has just succeeded
+
+
+SWEEP = SweepSpec.model_validate({
+    "name": "uow", "base": {"config": TINY}, "sampler": "random", "trials": 2,
+    "space": {"stages.classifier.lr": {"type": "float", "low": 0.01, "high": 0.1, "log": True}},
+})  # fmt: skip
 
 
 def record(epoch: int) -> EpochRecord:
@@ -179,6 +190,9 @@ SERVICES: dict[str, Callable[[UnitOfWork, World], Any]] = {
     "evaluation finish": lambda uow, w: evaluation_jobs.finish_evaluation(uow=uow, claim=w.evaluation_claim,
                                                                           error="failed on purpose"),
     "evaluation sweep": lambda uow, w: evaluation_jobs.sweep_stale_evaluations(uow=uow),
+    "sweep create": lambda uow, w: sweeps.create_sweep(uow=uow, principal=w.principal, spec=SWEEP),
+    "sweep cancel": lambda uow, w: sweeps.cancel_sweep(uow=uow, principal=w.principal, sweep_id=w.sweep_id),
+    "sweep advance": lambda uow, w: sweeps.advance_sweep(uow=uow, sweep_id=w.sweep_id),
 }
 FAKE_DATASET = {"name": "fake", "num_images": 8, "num_classes": 2}
 
@@ -194,6 +208,12 @@ def world(settings: Settings, db: Session, uow: UnitOfWork) -> World:
     principal = accounts.local_principal(uow=uow)
     accounts.create_user(uow=uow, name="bob", password=PASSWORD)
     token = accounts.create_token(uow=uow, principal=principal, name="old")
+    # The sweep first: the checks of "study" and "submit" look for runs newer than the ones below.
+    sweep_id = sweeps.create_sweep(uow=uow, principal=principal, spec=SWEEP).id
+    trial = db.scalar(select(Run).where(Run.sweep_id == sweep_id))
+    assert trial is not None
+    trial.status, trial.best_val_acc = RunStatus.succeeded, 0.5
+    db.commit()
     finished = make_run(db, status=RunStatus.succeeded, owner_id=principal.user_id).id
     queued = make_run(db, owner_id=principal.user_id, queue=settings.default_queue).id
     running = make_run(db, owner_id=principal.user_id, queue=settings.default_queue)
@@ -214,7 +234,9 @@ def world(settings: Settings, db: Session, uow: UnitOfWork) -> World:
         uow=uow, evaluation_id=evaluation_running, worker=execution.Worker("h", 1, None), owner_alive=lambda *_: True
     )
     assert evaluation_claim is not None
-    return World(principal, finished, queued, token.id, claim, evaluation_queued, evaluation_claim, evaluation_stale)
+    return World(
+        principal, finished, queued, token.id, claim, evaluation_queued, evaluation_claim, evaluation_stale, sweep_id
+    )
 
 
 def _evaluation(db: Session, run_id: int, settings: Settings, status: str, heartbeat_s: float | None) -> int:
@@ -279,6 +301,9 @@ def _effect(name: str, db: Session, world: World) -> bool:
         "evaluation heartbeat": lambda: db.get(Evaluation, world.evaluation_claim.evaluation_id).heartbeat_at is not None,
         "evaluation finish": lambda: db.get(Evaluation, world.evaluation_claim.evaluation_id).status == "failed",
         "evaluation sweep": lambda: db.get(Evaluation, world.evaluation_stale).status == EvaluationStatus.queued,
+        "sweep create": lambda: db.scalar(select(func.count()).select_from(Sweep)) == 2,
+        "sweep cancel": lambda: db.get(Sweep, world.sweep_id).state == SweepState.cancelled,
+        "sweep advance": lambda: db.scalar(select(func.count()).select_from(Run).where(Run.sweep_id == world.sweep_id)) == 2,
     }
     db.expire_all()
     return checks[name]()

@@ -123,3 +123,12 @@ def test_the_trial_value_is_the_best_epochs() -> None:
 def test_pruners_wait_for_the_last_stage_to_unfreeze() -> None:
     assert first_full_epoch(tiny(stages={"conv1": {"lr": 0.01, "unfreeze_epoch": 2}})) == 3
     assert first_full_epoch(tiny()) == 1
+
+
+def test_the_pruner_is_not_asked_after_the_last_epoch() -> None:
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=1))
+    leader = study.ask()
+    report_epoch(leader, record(0, 0.9), "val_acc")
+    trial = study.ask()
+    assert report_epoch(trial, record(0, 0.1), "val_acc", epochs=1) is None  # finished: not pruned
+    assert report_epoch(study.ask(), record(0, 0.1), "val_acc", epochs=2) == EpochVerdict.PRUNE

@@ -6,7 +6,7 @@
   const charts = window.Stagewise.charts;
   const data = charts.pageData("run-data");
   if (!data) return;
-  const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
+  const FINISHED = new Set(["succeeded", "failed", "cancelled", "pruned"]);
   const live = (name) => document.querySelector(`[data-live="${name}"]`);
   const pct = (v) => (v === null || v === undefined ? "–" : `${(100 * v).toFixed(2)}%`);
   const fixed = (v, d) => (v === null || v === undefined ? "–" : v.toFixed(d));

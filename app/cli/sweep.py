@@ -1,0 +1,91 @@
+"""`stagewise sweep SPEC.yaml [--wait]`: submit a sweep to a Stagewise server and print its leaderboard.
+
+A sweep's trials are runs on the server's workers, so the command is a client of the REST
+API (`POST /api/sweeps`, `GET /api/sweeps/{id}`), like curl: `--url` names the server
+(default the local one, http://127.0.0.1:8000, which needs no login) and `--token` an API
+token (`stagewise tokens create USER`) for a server with accounts. There is no local mode:
+`stagewise serve` on this machine is the local mode, with its own worker.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+import yaml
+
+from app.cli.training import _fail
+
+LIVE = ("queued", "running")
+
+
+def sweep(
+    spec: Annotated[Path, typer.Argument(help="the sweep spec, YAML or JSON (docs/sweeps.md)", exists=True)],
+    url: Annotated[str, typer.Option(help="the Stagewise server")] = "http://127.0.0.1:8000",
+    token: Annotated[str | None, typer.Option(help="an API token, for a server with accounts")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="follow the sweep until it ends")] = False,
+    top: Annotated[int, typer.Option(help="rows of the leaderboard")] = 10,
+    poll_s: Annotated[float, typer.Option(help="seconds between looks while waiting")] = 5.0,
+) -> None:
+    """Submit a sweep; print its trials best first (with --wait, once it has ended)."""
+    body = yaml.safe_load(spec.read_text())
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
+        created = _answer(client.post("/api/sweeps", json=body))
+        typer.echo(f"sweep {created['id']}: {created['planned_trials']} trials, {created['parallel']} at a time "
+                   f"({created['sampler']}, pruner {created['pruner']}) — {url}/sweeps/{created['id']}")  # fmt: skip
+        current = created
+        while wait and current["state"] == "running":
+            time.sleep(poll_s)
+            current = _answer(client.get(f"/api/sweeps/{created['id']}"))
+            typer.echo(progress_line(current))
+    typer.echo(leaderboard(current, top=top))
+
+
+def _answer(response: httpx.Response) -> dict[str, Any]:
+    if response.status_code >= 400:
+        try:
+            detail = response.json().get("detail")
+        except ValueError:
+            detail = response.text
+        raise _fail(f"the server answered {response.status_code}: {json.dumps(detail)}", code=1)
+    return response.json()
+
+
+def progress_line(sweep: dict[str, Any]) -> str:
+    """`[#####-----] 5/10 trials ended · 2 in flight · best 0.8125`."""
+    planned, trials = max(sweep["planned_trials"], 1), sweep["trials"]
+    ended = sum(1 for t in trials if t["state"] not in LIVE)
+    filled = round(20 * ended / planned)
+    best = "—" if sweep["best"] is None else f"{sweep['best']['value']:.4g}"
+    return (f"[{'#' * filled}{'-' * (20 - filled)}] {ended}/{planned} trials ended · "
+            f"{len(trials) - ended} in flight · best {best}")  # fmt: skip
+
+
+def leaderboard(sweep: dict[str, Any], *, top: int) -> str:
+    """The trials with a value, best first (val_acc highest, val_loss lowest), then the rest."""
+    maximise = sweep["objective"] == "val_acc"
+    scored = sorted((t for t in sweep["trials"] if t["value"] is not None),
+                    key=lambda t: -t["value"] if maximise else t["value"])  # fmt: skip
+    rows = [*scored, *(t for t in sweep["trials"] if t["value"] is None)][:top]
+    lines = [f"sweep {sweep['id']} {sweep['state']} · objective {sweep['objective']}",
+             f"{'trial':>5}  {'state':<9}  {'value':>8}  {'run':>5}  params"]  # fmt: skip
+    for t in rows:
+        value = "—" if t["value"] is None else f"{t['value']:.4f}"
+        state = t["state"] + (f"@{t['pruned_epoch'] + 1}" if t.get("pruned_epoch") is not None else "")
+        params = ", ".join(f"{k}={_short(v)}" for k, v in t["params"].items())
+        lines.append(f"{t['number']:>5}  {state:<9}  {value:>8}  {t['run_id']:>5}  {params}")
+    return "\n".join(lines)
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def register(cli: typer.Typer) -> None:
+    """Add `sweep` to the command line."""
+    cli.command("sweep")(sweep)

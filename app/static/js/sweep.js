@@ -1,0 +1,76 @@
+// Sweep page: best-so-far, the heat map and parallel coordinates from the numbers the server
+// computed (app/pages/sweep_page.py), and a live page while the sweep runs.
+"use strict";
+
+(function () {
+  const charts = window.Stagewise.charts;
+  const data = charts.pageData("sweep-data");
+  if (!data) return;
+  const isAcc = data.objective === "val_acc";
+  const valueAxis = isAcc ? { tickformat: ".0%", range: [0, 1.02] } : {}; // accuracy on its whole scale
+  const base = { margin: { l: 72, r: 16, t: 8, b: 56 }, font: { family: "system-ui, sans-serif", size: 12 } };
+
+  function bestSoFar() {
+    const el = document.getElementById("best-plot");
+    const b = data.best_so_far;
+    if (!el || !b) return;
+    const trials = Object.assign(
+      { type: "scatter", mode: "markers", name: "trial", x: b.number, y: b.value,
+        text: b.state, hovertemplate: "trial %{x}: %{y} (%{text})<extra></extra>" },
+      { marker: { color: b.state.map((s) => (s === "complete" ? charts.PALETTE[0] : "#999999")),
+        symbol: b.state.map((s) => (s === "pruned" ? "x" : "circle")), size: 8 } }
+    );
+    const best = Object.assign({ type: "scatter", mode: "lines", name: "best so far", x: b.number, y: b.best,
+      line: { shape: "hv", color: charts.PALETTE[5], width: 2 } });
+    charts.draw(el, [trials, best], Object.assign({}, base, {
+      xaxis: { title: { text: "trial" }, dtick: 1 }, yaxis: Object.assign({ title: { text: data.objective } }, valueAxis),
+      legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" },
+    }));
+  }
+
+  function heatMap() {
+    const el = document.getElementById("heat-plot");
+    const h = data.heat_map;
+    if (!el) return;
+    if (!h) { el.textContent = "No trial has a value yet."; return; }
+    charts.draw(el, [{
+      type: "heatmap", x: h.x_labels, y: h.y_labels, z: h.z, customdata: h.counts, colorscale: "Viridis",
+      zmin: isAcc ? 0 : undefined, zmax: isAcc ? 1 : undefined,
+      reversescale: !isAcc, hoverongaps: false, colorbar: { title: { text: data.objective }, tickformat: isAcc ? ".0%" : "" },
+      hovertemplate: h.x + " %{x}<br>" + h.y + " %{y}<br>best %{z} of %{customdata} trial(s)<extra></extra>",
+    }], Object.assign({}, base, {
+      xaxis: { title: { text: h.x }, type: "category" }, yaxis: { title: { text: h.y }, type: "category" },
+    }));
+  }
+
+  function parallel() {
+    const el = document.getElementById("parallel-plot");
+    const p = data.parallel;
+    if (!el) return;
+    if (!p) { el.textContent = "No trial has a value yet."; return; }
+    charts.draw(el, [{
+      type: "parcoords", dimensions: p.dimensions,
+      line: { color: p.color, colorscale: "Viridis", reversescale: !isAcc, showscale: true },
+    }], Object.assign({}, base, { margin: { l: 80, r: 80, t: 40, b: 24 } }));
+  }
+
+  // Live: while the sweep runs, reload when a trial changes state or value (the server renders the page).
+  async function follow() {
+    if (data.state !== "running") return;
+    const states = Array.from(document.querySelectorAll("#trials-table tbody tr")).map((r) => r.dataset.state).join();
+    try {
+      const response = await fetch(`/api/sweeps/${data.id}`, { headers: { Accept: "application/json" } });
+      if (response.ok) {
+        const sweep = await response.json();
+        const now = sweep.trials.map((t) => t.state).join();
+        if (now !== states || sweep.state !== data.state) { window.location.reload(); return; }
+      }
+    } catch (err) { /* the server may be restarting: look again later */ }
+    window.setTimeout(follow, 5000);
+  }
+
+  bestSoFar();
+  heatMap();
+  parallel();
+  window.setTimeout(follow, 5000);
+})();
