@@ -67,8 +67,12 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Settings]]:
         wait_for(lambda: _workers(base) >= 1, timeout=90, what="the server and its worker")
         yield base, settings
     finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        process.send_signal(signal.SIGTERM)  # serve stops its worker (its own session) on SIGTERM
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def _workers(base: str) -> int:
