@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
@@ -18,7 +19,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db.types import utcnow
-from app.models import Evaluation, EvaluationStatus, Run, RunStatus
+from app.models import Evaluation, EvaluationStatus, Run, RunStatus, Sweep, SweepState
+from app.schemas.sweeps import SweepSpec
 from app.services import accounts
 from app.services.runs import FAST_PATH_FILE, TEST_REPORT_FILE
 from app.settings import Settings
@@ -88,6 +90,21 @@ def an_evaluation(settings: Settings, run_id: int) -> int:
         db.add(job)
         db.commit()
         return job.id
+
+
+def a_sweep(settings: Settings, owner_id: int) -> int:
+    """A finished sweep of `owner_id` with no trials (no Optuna study is read for it): an id that exists."""
+    spec = {"name": "routes", "base": {"config": {"dataset": {"name": "fake"}}}, "sampler": "random", "trials": 1,
+            "space": {"stages.classifier.lr": {"type": "float", "low": 0.01, "high": 0.1, "log": True}}}  # fmt: skip
+    with rows(settings) as db:
+        sweep = Sweep(
+            name="routes", state=SweepState.finished, queue="default",
+            spec=SweepSpec.model_validate(spec).model_dump(mode="json"), base_config={},
+            study_name=f"routes-{uuid.uuid4().hex[:12]}", owner_id=owner_id, finished_at=utcnow(),
+        )  # fmt: skip
+        db.add(sweep)
+        db.commit()
+        return sweep.id
 
 
 def run_count(settings: Settings) -> int:

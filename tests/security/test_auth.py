@@ -28,6 +28,7 @@ from integration_fixtures import STAGEWISE, free_port, wait_for
 from people import (
     PASSWORD,
     Person,
+    a_sweep,
     add_person,
     an_evaluation,
     browser,
@@ -139,8 +140,11 @@ def routes(app: FastAPI, accounts_settings: Settings, root: Person) -> list[Endp
     """Every endpoint, pointed at root's finished run and root's token (ids that exist)."""
     run_id = finished_run(accounts_settings, root)
     evaluation_id = an_evaluation(accounts_settings, run_id)
-    return endpoints(app, {"run_id": run_id, "token_id": root.token_id, "evaluation_id": evaluation_id,
-                           "name": "shapes"})  # an upload's name: only DELETE takes one, and it must refuse anyway
+    return endpoints(app, {
+        "run_id": run_id, "token_id": root.token_id, "evaluation_id": evaluation_id,
+        "sweep_id": a_sweep(accounts_settings, root.id),
+        "name": "shapes",  # an upload's name: only DELETE takes one, and it must refuse anyway
+    })  # fmt: skip
 
 
 def test_only_healthz_login_and_static_answer_without_credentials(client: TestClient, routes: list[Endpoint]) -> None:
