@@ -10,7 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 
 from app.schemas.bounds import MAX_EPOCH_COUNT, MAX_IMAGES, Seed, Text
 from app.schemas.catalog import BACKBONES, DATASETS
@@ -217,6 +226,17 @@ class TrainConfig(_Frozen):
     # (worker/training/eval_cadence.py); always the last epoch and the best-val checkpoint.
     test_every: Literal["auto"] | Annotated[int, Field(ge=1, le=MAX_EPOCH_COUNT)] = "auto"
     seed: Seed = 0
+
+    @field_validator("test_every", mode="wrap")
+    @classmethod
+    def _one_message_for_test_every(cls, value: object, handler: ValidatorFunctionWrapHandler) -> object:
+        # One error at `test_every` itself, not one per member of the union ("literal['auto']", "int").
+        try:
+            return handler(value)
+        except ValidationError:
+            raise ValueError(
+                f"must be 'auto' or a whole number of epochs from 1 to {MAX_EPOCH_COUNT}, got {value!r}"
+            ) from None
 
     @field_validator("backbone")
     @classmethod
