@@ -43,15 +43,38 @@
     }));
   }
 
+  // Parallel coordinates drawn as plain SVG lines, one per trial: Plotly's "parcoords" compiles
+  // its WebGL shaders with new Function(), which the dashboard's CSP (no 'unsafe-eval') refuses.
+  const VIRIDIS = [[68, 1, 84], [33, 145, 140], [253, 231, 37]];
+  function shade(t) {
+    const [a, b, u] = t < 0.5 ? [VIRIDIS[0], VIRIDIS[1], t * 2] : [VIRIDIS[1], VIRIDIS[2], (t - 0.5) * 2];
+    return `rgb(${a.map((x, k) => Math.round(x + (b[k] - x) * u)).join(",")})`;
+  }
+
+  function spread(values) {
+    const lo = Math.min(...values), hi = Math.max(...values);
+    return values.map((v) => (hi > lo ? (v - lo) / (hi - lo) : 0.5));
+  }
+
   function parallel() {
     const el = document.getElementById("parallel-plot");
     const p = data.parallel;
     if (!el) return;
     if (!p) { el.textContent = "No trial has a value yet."; return; }
-    charts.draw(el, [{
-      type: "parcoords", dimensions: p.dimensions,
-      line: { color: p.color, colorscale: "Viridis", reversescale: !isAcc, showscale: true },
-    }], Object.assign({}, base, { margin: { l: 80, r: 80, t: 40, b: 24 } }));
+    const axes = p.dimensions.map((d) => spread(d.values));
+    const colour = spread(p.color).map((t) => (isAcc ? t : 1 - t));  // the best trial brightest
+    const shown = (d, i) => (d.ticktext ? d.ticktext[d.values[i]] : Number(d.values[i]).toPrecision(3));
+    const traces = p.color.map((_, i) => ({
+      type: "scatter", mode: "lines+markers", showlegend: false,
+      x: p.dimensions.map((_, k) => k), y: axes.map((axis) => axis[i]),
+      line: { color: shade(colour[i]), width: 2 }, marker: { color: shade(colour[i]), size: 6 },
+      text: p.dimensions.map((d) => `${d.label}: ${shown(d, i)}`), hovertemplate: "%{text}<extra></extra>",
+    }));
+    charts.draw(el, traces, Object.assign({}, base, {
+      margin: { l: 40, r: 40, t: 40, b: 60 },
+      xaxis: { tickvals: p.dimensions.map((_, k) => k), ticktext: p.dimensions.map((d) => d.label), zeroline: false },
+      yaxis: { range: [-0.05, 1.05], showticklabels: false, title: { text: "low → high on each axis" }, zeroline: false },
+    }));
   }
 
   // Live: while the sweep runs, reload when a trial changes state or value (the server renders the page).
