@@ -12,6 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from app.models.runs import list_index_columns, list_index_specs
+
 TIMESTAMP = sa.DateTime(timezone=True)
 
 revision = "0011"
@@ -40,29 +42,35 @@ def upgrade() -> None:
         sqlite_autoincrement=True,
     )
     op.create_index("ix_sweeps_owner_created", "sweeps", ["owner_id", "created_at"])
-    # Columns added in place, not by a batch: on SQLite a batch copies `runs` and loses the list's
-    # expression indexes (migration 0003). SQLite takes the foreign key inline with ADD COLUMN.
-    if op.get_bind().dialect.name == "sqlite":
-        op.execute("ALTER TABLE runs ADD COLUMN sweep_id INTEGER REFERENCES sweeps (id) ON DELETE SET NULL")
-    else:
-        op.add_column("runs", sa.Column("sweep_id", sa.Integer(), nullable=True))
-        op.create_foreign_key(op.f("fk_runs_sweep_id_sweeps"), "runs", "sweeps", ["sweep_id"], ["id"], ondelete="SET NULL")
-    op.add_column("runs", sa.Column("trial_number", sa.Integer(), nullable=True))
-    op.add_column("runs", sa.Column("trial_params", sa.JSON(), nullable=True))
-    op.create_index("ix_runs_sweep_trial", "runs", ["sweep_id", "trial_number"])
+    with op.batch_alter_table("runs") as batch:
+        batch.add_column(sa.Column("sweep_id", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("trial_number", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("trial_params", sa.JSON(), nullable=True))
+        batch.create_foreign_key(op.f("fk_runs_sweep_id_sweeps"), "sweeps", ["sweep_id"], ["id"], ondelete="SET NULL")
+        batch.create_index("ix_runs_sweep_trial", ["sweep_id", "trial_number"])
+    _restore_list_indexes()
+
+
+def _restore_list_indexes() -> None:
+    """On SQLite a batch copies `runs`, and no expression index survives the copy: create the Runs
+    list's indexes (migration 0003) again. (SQLite cannot add a named foreign key in place.)"""
+    bind = op.get_bind()
+    if bind.dialect.name != "sqlite":
+        return
+    present = set(bind.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'index'").scalars())
+    runs = sa.Table("runs", sa.MetaData(), autoload_with=bind)
+    for name, filter_, sort, descending in list_index_specs():
+        if name not in present:
+            op.create_index(name, "runs", list_index_columns(runs, filter_, sort, descending))
 
 
 def downgrade() -> None:
-    op.drop_index("ix_runs_sweep_trial", table_name="runs")
-    op.drop_column("runs", "trial_params")
-    op.drop_column("runs", "trial_number")
-    if op.get_bind().dialect.name == "sqlite":
-        # SQLite cannot drop a column under a foreign key in place: the batch copies `runs`, which
-        # drops 0003's expression indexes too (its downgrade then skips them: DROP INDEX IF EXISTS).
-        with op.batch_alter_table("runs") as batch:
-            batch.drop_column("sweep_id")
-    else:
-        op.drop_constraint(op.f("fk_runs_sweep_id_sweeps"), "runs", type_="foreignkey")
-        op.drop_column("runs", "sweep_id")
+    with op.batch_alter_table("runs") as batch:
+        batch.drop_index("ix_runs_sweep_trial")
+        batch.drop_constraint(op.f("fk_runs_sweep_id_sweeps"), type_="foreignkey")
+        batch.drop_column("trial_params")
+        batch.drop_column("trial_number")
+        batch.drop_column("sweep_id")
+    _restore_list_indexes()
     op.drop_index("ix_sweeps_owner_created", table_name="sweeps")
     op.drop_table("sweeps")
