@@ -64,7 +64,8 @@ def test_plan_takes_set_overrides(empty_data_root: Path) -> None:
 
 
 def test_plan_prints_the_warm_up_ramp_and_frozen_epochs_counted_from_1(empty_data_root: Path) -> None:
-    sets = ["schedule.warmup_epochs=1", "stages.conv1.lr=0", "stages.conv5.unfreeze_epoch=2", "epochs=5"]
+    sets = ["schedule.warmup_epochs=1", "schedule.warmup_start=0", "stages.conv1.lr=0", "stages.conv5.unfreeze_epoch=2",
+            "epochs=5"]  # fmt: skip
     result = runner.invoke(cli, ["plan", "cifar10-4000/model-d", *(a for s in sets for a in ("--set", s))])
     assert result.exit_code == 0, result.output
     rows = {line.split()[0]: line for line in result.output.splitlines()}

@@ -53,7 +53,7 @@ def test_a_stage_waiting_to_unfreeze_is_frozen_at_first_but_counts_as_trainable(
 
 
 def test_the_lr_curve_samples_each_epoch_so_a_warm_up_is_a_ramp() -> None:
-    config = resolve_config("cifar10-4000/model-d", {"epochs": 3, "schedule.warmup_epochs": 1})
+    config = resolve_config("cifar10-4000/model-d", {"epochs": 3, "schedule.warmup_epochs": 1, "schedule.warmup_start": 0})
 
     plan = make_plan(config, 10)
 

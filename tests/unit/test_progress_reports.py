@@ -11,7 +11,7 @@ from app.schemas.metrics import RunProgress
 from worker.training.loop import fit
 
 
-def test_every_step_is_reported_with_a_pace_and_a_shrinking_eta(tmp_path: Path) -> None:
+def test_every_step_is_reported_with_a_pace_and_an_eta_that_ends_at_0(tmp_path: Path) -> None:
     reports: list[RunProgress] = []
     result = fit(tiny(epochs=2), runtime(tmp_path), on_progress=reports.append)
     steps = reports[0].steps
@@ -21,7 +21,9 @@ def test_every_step_is_reported_with_a_pace_and_a_shrinking_eta(tmp_path: Path) 
     assert reports[0].eta_s is None and reports[0].images_per_s is None  # nothing measured yet
     timed = [r for r in reports if r.eta_s is not None]
     assert all(r.images_per_s and r.images_per_s > 0 for r in timed)
-    assert timed[-1].eta_s == 0 and timed[0].eta_s > timed[len(timed) // 2].eta_s > 0
+    # Time left is steps left × the measured pace: positive until the last step (how it moves
+    # between steps depends on the machine's load, so only its ends are asserted).
+    assert timed[-1].eta_s == 0 and all(r.eta_s > 0 for r in timed[:-1])
     assert len(result.records) == 2
 
 
