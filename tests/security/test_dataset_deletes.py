@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
-from people import Person, add_person, browser, rows, with_accounts
+from people import Person, add_person, rows
 from sqlalchemy import select
 
-from app.main import create_app
 from app.models import DatasetFolder
 from app.settings import Settings
-
-
-@pytest.fixture
-def accounts_settings(settings: Settings) -> Settings:
-    return with_accounts(settings)
-
-
-@pytest.fixture
-def client(accounts_settings: Settings) -> Iterator[TestClient]:
-    with browser(create_app(accounts_settings)) as test_client:
-        yield test_client
 
 
 @pytest.fixture

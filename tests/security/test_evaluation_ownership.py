@@ -2,38 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
-from people import Person, add_person, browser, finished_run, rows, with_accounts
+from people import Person, finished_run, rows
 
-from app.main import create_app
 from app.models import Evaluation, EvaluationStatus
 from app.settings import Settings
 
 DATASET = {"name": "fake", "num_images": 16, "num_classes": 2}
-
-
-@pytest.fixture
-def accounts_settings(settings: Settings) -> Settings:
-    return with_accounts(settings)
-
-
-@pytest.fixture
-def alice(accounts_settings: Settings) -> Person:
-    return add_person(accounts_settings, "alice")
-
-
-@pytest.fixture
-def bob(accounts_settings: Settings) -> Person:
-    return add_person(accounts_settings, "bob")
-
-
-@pytest.fixture
-def client(accounts_settings: Settings) -> Iterator[TestClient]:
-    with browser(create_app(accounts_settings)) as test_client:
-        yield test_client
 
 
 @pytest.fixture

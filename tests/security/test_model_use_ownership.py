@@ -3,39 +3,16 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 
 import pytest
 import torch
 from fastapi.testclient import TestClient
-from people import Person, add_person, browser, finished_run, with_accounts
+from people import Person, finished_run
 from PIL import Image
 
-from app.main import create_app
 from app.settings import Settings
 
 MISSING = 999_999
-
-
-@pytest.fixture
-def accounts_settings(settings: Settings) -> Settings:
-    return with_accounts(settings)
-
-
-@pytest.fixture
-def alice(accounts_settings: Settings) -> Person:
-    return add_person(accounts_settings, "alice")
-
-
-@pytest.fixture
-def bob(accounts_settings: Settings) -> Person:
-    return add_person(accounts_settings, "bob")
-
-
-@pytest.fixture
-def client(accounts_settings: Settings) -> Iterator[TestClient]:
-    with browser(create_app(accounts_settings)) as test_client:
-        yield test_client
 
 
 def a_photo() -> list[tuple[str, tuple[str, bytes, str]]]:

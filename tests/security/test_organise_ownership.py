@@ -3,38 +3,14 @@ the Run page's form exactly like a missing run (404), and nothing of it changes;
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 from integration_fixtures import make_run
-from people import Person, add_person, browser, rows, with_accounts
+from people import Person, add_person, rows
 
-from app.main import create_app
 from app.models import Run
 from app.settings import Settings
-
-
-@pytest.fixture
-def accounts_settings(settings: Settings) -> Settings:
-    return with_accounts(settings)
-
-
-@pytest.fixture
-def alice(accounts_settings: Settings) -> Person:
-    return add_person(accounts_settings, "alice")
-
-
-@pytest.fixture
-def bob(accounts_settings: Settings) -> Person:
-    return add_person(accounts_settings, "bob")
-
-
-@pytest.fixture
-def client(accounts_settings: Settings) -> Iterator[TestClient]:
-    with browser(create_app(accounts_settings)) as test_client:
-        yield test_client
 
 
 @pytest.fixture

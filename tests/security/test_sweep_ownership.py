@@ -3,39 +3,15 @@ like a missing one), an admin sees everyone's, and a sweep's trials are its owne
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 from integration_fixtures import TINY
-from people import Person, add_person, browser, with_accounts
+from people import Person, add_person
 
-from app.main import create_app
 from app.settings import Settings
 
 SPEC = {"name": "alice's", "base": {"config": TINY}, "sampler": "random", "trials": 2,
         "space": {"stages.classifier.lr": {"type": "float", "low": 0.01, "high": 0.1, "log": True}}}  # fmt: skip
-
-
-@pytest.fixture
-def accounts_settings(settings: Settings) -> Settings:
-    return with_accounts(settings)
-
-
-@pytest.fixture
-def client(accounts_settings: Settings) -> Iterator[TestClient]:
-    with browser(create_app(accounts_settings)) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def alice(accounts_settings: Settings) -> Person:
-    return add_person(accounts_settings, "alice")
-
-
-@pytest.fixture
-def bob(accounts_settings: Settings) -> Person:
-    return add_person(accounts_settings, "bob")
 
 
 @pytest.fixture
