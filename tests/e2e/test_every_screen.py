@@ -50,7 +50,7 @@ def pages(runs: list[dict[str, Any]]) -> dict[str, str]:
     return {
         "runs": "/", "new_run": "/runs/new", "run": f"/runs/{runs[0]['id']}", "compare": f"/compare?ids={ids}",
         "compare_empty": "/compare", "upload": "/datasets/upload", "account": "/account", "api_docs": "/docs",
-        "not_found": "/runs/999999",
+        "not_found": "/runs/999999", "datasets": "/datasets", "sweeps": "/sweeps", "transfer": f"/transfer?ids={ids}",
     }  # fmt: skip
 
 
