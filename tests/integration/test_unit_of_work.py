@@ -34,6 +34,7 @@ from app.models import (
     Evaluation,
     EvaluationStatus,
     LoginAttempt,
+    LoginSession,
     Run,
     RunStatus,
     RunTag,
@@ -116,6 +117,7 @@ class World:
     evaluation_queued: int
     evaluation_claim: evaluation_jobs.EvaluationClaim
     evaluation_stale: int
+    session_secret: str  # bob's dashboard session
     sweep_id: int  # a running sweep (2 trials, 1 at a time) whose first trial has just succeeded
 
 
@@ -168,6 +170,8 @@ SERVICES: dict[str, Callable[[UnitOfWork, World], Any]] = {
     "user disable": lambda uow, w: accounts.set_disabled(uow=uow, name="bob", disabled=True),
     "login": lambda uow, w: accounts.log_in(uow=uow, name="bob", password=PASSWORD, client="127.0.0.1"),
     "failed-login record": lambda uow, w: _failed_login(uow),
+    "log out": lambda uow, w: accounts.log_out(uow=uow, secret=w.session_secret),
+    "worker gone": lambda uow, w: workers.worker_gone(uow=uow, name="leaving"),
     "worker seen": lambda uow, w: workers.worker_seen(uow=uow, name="w", host="h", pid=2, queues=["q"], gpu=None),
     "heartbeat": lambda uow, w: execution.heartbeat(uow=uow, run_id=w.claim.run_id, attempt=w.claim.attempt),
     "claim": lambda uow, w: execution.claim_run(
@@ -208,6 +212,8 @@ def world(settings: Settings, db: Session, uow: UnitOfWork) -> World:
     principal = accounts.local_principal(uow=uow)
     accounts.create_user(uow=uow, name="bob", password=PASSWORD)
     token = accounts.create_token(uow=uow, principal=principal, name="old")
+    session_secret, _ = accounts.log_in(uow=uow, name="bob", password=PASSWORD, client="127.0.0.1")
+    workers.worker_seen(uow=uow, name="leaving", host="h", pid=5, queues=["q"], gpu=None)
     # The sweep first: the checks of "study" and "submit" look for runs newer than the ones below.
     sweep_id = sweeps.create_sweep(uow=uow, principal=principal, spec=SWEEP).id
     trial = db.scalar(select(Run).where(Run.sweep_id == sweep_id))
@@ -235,7 +241,8 @@ def world(settings: Settings, db: Session, uow: UnitOfWork) -> World:
     )
     assert evaluation_claim is not None
     return World(
-        principal, finished, queued, token.id, claim, evaluation_queued, evaluation_claim, evaluation_stale, sweep_id
+        principal, finished, queued, token.id, claim, evaluation_queued, evaluation_claim, evaluation_stale,
+        session_secret, sweep_id,
     )
 
 
@@ -290,6 +297,8 @@ def _effect(name: str, db: Session, world: World) -> bool:
         "user disable": lambda: db.scalar(select(User.disabled).where(User.name == "bob")) is True,
         "login": lambda: db.scalar(select(LoginAttempt).where(LoginAttempt.name == "bob")) is None,
         "failed-login record": lambda: db.scalar(select(LoginAttempt).where(LoginAttempt.name == "bob")) is not None,
+        "log out": lambda: db.scalar(select(func.count()).select_from(LoginSession)) == 0,
+        "worker gone": lambda: db.get(WorkerSeen, "leaving") is None,
         "worker seen": lambda: db.get(WorkerSeen, "w") is not None,
         "heartbeat": lambda: db.get(Run, world.claim.run_id).heartbeat_at is not None,
         "claim": lambda: db.get(Run, world.queued).status == RunStatus.running,
