@@ -65,6 +65,7 @@ class TransferPage:
     choices: list[DatasetChoice] = field(default_factory=list)
     pending: bool = False
     error: str = ""
+    export: dict[str, Any] = field(default_factory=dict)  # what transfer.js draws as the PNG
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,21 @@ def transfer_view(matrix: TransferMatrix, *, ids_text: str, choices: list[Datase
             what = "own test split" if cell.own else cell.status
             cells.append(CellView(text, heat, href, f"{row.label} on {column} ({what}): {text}", own=cell.own))
         rows.append(RowView(row.run_id, row.label, cells))
-    return TransferPage(ids_text=ids_text, columns=matrix.columns, rows=rows, choices=choices, pending=matrix.pending)
+    return TransferPage(
+        ids_text=ids_text, columns=matrix.columns, rows=rows, choices=choices, pending=matrix.pending,
+        export=transfer_export(matrix),
+    )  # fmt: skip
+
+
+def transfer_export(matrix: TransferMatrix) -> dict[str, Any]:
+    """The matrix as the PNG export draws it: labels, accuracies (None: no number) and the diagonal."""
+    cells = [[row.cells.get(column) for column in matrix.columns] for row in matrix.rows]
+    return {
+        "columns": matrix.columns,
+        "rows": [row.label for row in matrix.rows],
+        "accuracy": [[c.accuracy if c is not None else None for c in line] for line in cells],
+        "own": [[c is not None and c.own for c in line] for line in cells],
+    }
 
 
 def transfer_csv(matrix: TransferMatrix) -> str:

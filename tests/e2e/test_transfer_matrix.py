@@ -64,3 +64,30 @@ def test_the_matrix_downloads_as_csv(page: Page, finished_runs: list[dict[str, A
     rows = list(csv.reader(io.StringIO(download.value.path().read_text())))
     assert rows[0][:2] == ["run", "fake"] and len(rows) == 3
     assert abs(float(rows[1][1]) - finished_runs[0]["summary"]["test_acc_at_best_val"]) < 1e-6
+
+
+def _share_of_colour(image: Image.Image, colour: tuple[int, int, int], tolerance: int = 3) -> int:
+    """How many pixels are within `tolerance` of `colour` on every channel."""
+    return sum(
+        count for count, pixel in image.getcolors(image.width * image.height)
+        if all(abs(a - b) <= tolerance for a, b in zip(pixel[:3], colour, strict=True))
+    )  # fmt: skip
+
+
+def test_the_matrix_downloads_as_png(page: Page, finished_runs: list[dict[str, Any]]) -> None:
+    ids = ",".join(str(r["id"]) for r in finished_runs)
+    page.goto(f"/transfer?ids={ids}")
+    columns = len(page.locator("#transfer-matrix thead th").all()) - 1
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Matrix as PNG").click()
+    assert download.value.suggested_filename == f"transfer-{ids.replace(',', '-')}.png"
+    image = Image.open(download.value.path())
+    assert image.format == "PNG"
+    # transfer.js sizes it from the matrix: a column per dataset, a row per run.
+    assert image.size == (max(640, 320 + 160 * columns), max(360, 200 + 56 * len(finished_runs)))
+    rgb = image.convert("RGB")
+    assert len(rgb.getcolors(rgb.width * rgb.height)) > 50  # text, shades, outlines: not a blank canvas
+    for run in finished_runs:  # each own test split's cell is a block in its accuracy's shade of blue
+        accuracy = run["summary"]["test_acc_at_best_val"]
+        shade = tuple(round(255 + accuracy * (end - 255)) for end in (11, 92, 173))
+        assert _share_of_colour(rgb, shade) > 2000, (accuracy, shade)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from app.pages.transfer_page import dataset_choices, parse_choice, transfer_csv, transfer_view
+from app.pages.transfer_page import dataset_choices, parse_choice, transfer_csv, transfer_export, transfer_view
 from app.schemas.catalog_api import DatasetRead
 from app.schemas.evaluations import TransferCell, TransferMatrix, TransferRow
 
@@ -37,6 +37,13 @@ def test_csv_has_a_row_per_run_and_blank_cells_without_accuracy() -> None:
     rows = list(csv.reader(io.StringIO(transfer_csv(MATRIX))))
     assert rows == [["run", "uploads/product", "uploads/webcam"], ["#1 product", "0.900000", "0.340000"],
                     ["#2 webcam", "", ""]]  # fmt: skip
+
+
+def test_the_png_export_gets_labels_accuracies_and_the_diagonal() -> None:
+    assert transfer_export(MATRIX) == {
+        "columns": ["uploads/product", "uploads/webcam"], "rows": ["#1 product", "#2 webcam"],
+        "accuracy": [[0.9, 0.34], [None, None]], "own": [[True, False], [False, False]],
+    }  # fmt: skip
 
 
 def test_choices_offer_available_datasets_and_scanned_folders() -> None:
