@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from app.pages.descriptions import StageLR, describe_stage_lrs, format_lr, stage_lrs
 from app.schemas.runs import CompareRead, ConfigDifference, EpochMetricRead, RunRead
 from app.schemas.train_config import TrainConfig
+from app.schemas.weights_source import chained_from
 
 METRICS: tuple[tuple[str, str], ...] = (
     ("val_acc", "Validation accuracy"),
@@ -40,6 +41,7 @@ class SummaryRow:
     test_acc_at_best_val: float | None
     best_val_acc: float | None
     weights: str
+    weights_href: str | None  # a chained run's source run
     epochs_done: int
     epochs: int
     status: str
@@ -71,8 +73,18 @@ def describe(run: RunRead) -> str:
 
 
 def weights_label(weights: str) -> str:
-    """"ImageNet", "scratch", or the checkpoint a run started from."""
+    """"ImageNet", "scratch", "run #7, best checkpoint (epoch 3)", or the file a run started from."""
+    source = chained_from(weights)
+    if source is not None:
+        epoch = f" (epoch {source.epoch})" if source.epoch is not None else ""
+        return f"run #{source.run_id}, {source.checkpoint} checkpoint{epoch}"
     return {"imagenet": "ImageNet", "none": "scratch"}.get(weights, weights)
+
+
+def weights_href(weights: str) -> str | None:
+    """The Run page of the run whose checkpoint a run started from, if it did."""
+    source = chained_from(weights)
+    return f"/runs/{source.run_id}" if source is not None else None
 
 
 def best_val_test_acc(curve: list[EpochMetricRead]) -> float | None:
@@ -95,9 +107,10 @@ def summary_row(run: RunRead, curve: list[EpochMetricRead]) -> SummaryRow:
     train_acc = summary.final_train_acc if summary else (curve[-1].train_acc if curve else None)
     test_acc = summary.final_test_acc if summary else last_test_acc(curve)
     at_best_val = summary.test_acc_at_best_val if summary else best_val_test_acc(curve)
+    weights = str(run.config.get("weights", ""))
     return SummaryRow(
         run.id, run_label(run), describe(run), train_acc, test_acc, at_best_val, run.best_val_acc,
-        weights_label(str(run.config.get("weights", ""))), run.epochs_done, run.epochs, run.status,
+        weights_label(weights), weights_href(weights), run.epochs_done, run.epochs, run.status,
     )  # fmt: skip
 
 

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.pages.compare_page import weights_label
 from app.pages.descriptions import describe_stages, stage_lrs
 from app.presets import apply_overrides
 from app.presets.studies import STUDIES, Study
@@ -246,8 +247,8 @@ def weights_options(
     options = [("imagenet", IMAGENET_LABELS[imagenet]), ("none", "none: train from scratch")]
     options += [(f"run:{run_id}", f"run #{run_id} {name}: best checkpoint") for run_id, name in checkpoints]
     known = {value for value, _ in options}
-    if current not in known:  # e.g. a cloned run's resolved "runs/12/best.pt"
-        options.append((current, current))
+    if current not in known:  # e.g. a cloned run's pinned "runs/12/snapshots/best-epoch3.pt", shown as its run
+        options.append((current, weights_label(current)))
     return options
 
 

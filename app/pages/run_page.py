@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from app.pages.compare_page import describe, run_label
+from app.pages.compare_page import describe, run_label, weights_href, weights_label
 from app.pages.confusion import ConfusionView, confusion_view
 from app.pages.progress import eta_from_epochs
 from app.schemas.catalog import BACKBONES
@@ -38,6 +38,8 @@ class RunPageView:
     test_split: ConfusionView | None = None
     fast_path: str | None = None
     test_cadence: str = ""
+    weights: str = ""  # what the run started from: "ImageNet", "scratch", "run #7, best checkpoint (epoch 3)"…
+    weights_href: str | None = None  # the source run's page, for a chained run
 
 
 def run_page(
@@ -71,6 +73,8 @@ def run_page(
         test_split=confusion_view(report) if report is not None else None,
         fast_path=fast_path.summary() if fast_path is not None else None,
         test_cadence=describe_test_cadence(run.config.get("test_every", 1), fast_path),
+        weights=weights_label(str(run.config.get("weights", ""))),
+        weights_href=weights_href(str(run.config.get("weights", ""))),
     )
 
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, computed_fiel
 
 from app.schemas.bounds import Text
 from app.schemas.metrics import EpochRecord, RunProgress, RunSummary, TestReport
+from app.schemas.weights_source import WeightsSource, chained_from
 
 # Ids are PostgreSQL INTEGERs: a larger number names nothing, and must not reach the
 # database (SQLite and PostgreSQL both raise on it, which would be a 500).
@@ -192,6 +193,11 @@ class RunRead(BaseModel):
     progress: RunProgress | None = Field(
         default=None, description="steps done in the current epoch, pace and time left (running runs)"
     )
+
+    @computed_field(description="the run (and checkpoint, with its epoch) whose weights this run started from")  # type: ignore[prop-decorator]
+    @property
+    def weights_source(self) -> WeightsSource | None:
+        return chained_from(self.config.get("weights"))
 
 
 class StudyCreate(BaseModel):

@@ -19,12 +19,13 @@ from app.schemas.accounts import Principal
 from app.schemas.errors import field_message
 from app.schemas.runs import MAX_ID
 from app.schemas.train_config import TrainConfig
+from app.schemas.weights_source import CHECKPOINT_FILES
+from app.services.checkpoint_snapshots import pin_checkpoint
 from app.services.errors import FieldError, InvalidInput, RunStateConflict
 from app.services.weights import check_weights
 from app.settings import Settings
 
 Loc = tuple[str | int, ...]
-RUN_CHECKPOINTS = {"best": "best.pt", "last": "checkpoint.pt"}  # run:<id>:<kind>
 
 
 def build_config(
@@ -91,11 +92,12 @@ def _check_limits(config: TrainConfig, settings: Settings, origin: Loc, override
 
 
 def run_checkpoint(*, db: Session, settings: Settings, principal: Principal, weights: Any, loc: Loc) -> Any:
-    """`"run:<id>"` or `"run:<id>:best"` → `"runs/<id>/best.pt"`, `"run:<id>:last"` → `"runs/<id>/checkpoint.pt"`
-    (relative to the data root); other values unchanged.
+    """`"run:<id>"` or `"run:<id>:best"` → `"runs/<id>/snapshots/best-epoch<k>.pt"`, `"run:<id>:last"` →
+    `"runs/<id>/snapshots/last-epoch<k>.pt"`: that checkpoint pinned as it is now, with its epoch
+    (relative to the data root; the live file's path if it holds no readable epoch); other values unchanged.
 
     A plain `run:<id>` of a run still training is refused (409): its best checkpoint is still
-    changing, so the user names one (`run:<id>:best` or `:last`, as of when the new run starts).
+    changing, so the user names one (`run:<id>:best` or `:last`, as of this submit).
     A path into another user's run folder is refused like `run:<id>` of that run.
 
     Raises:
@@ -110,7 +112,7 @@ def run_checkpoint(*, db: Session, settings: Settings, principal: Principal, wei
             raise InvalidInput.at(loc, f"{weights!r}: no run {parts[1]} of yours")
         return weights
     ident, _, kind = weights.removeprefix("run:").partition(":")
-    if not ident.isdigit() or kind not in ("", *RUN_CHECKPOINTS):
+    if not ident.isdigit() or kind not in ("", *CHECKPOINT_FILES):
         raise InvalidInput.at(loc, f"{weights!r}: expected run:<numeric id>, run:<id>:best or run:<id>:last")
     run_id = int(ident)
     source = _source(db, principal, ident)
@@ -121,10 +123,12 @@ def run_checkpoint(*, db: Session, settings: Settings, principal: Principal, wei
             f"{'.'.join(map(str, loc[1:]))}: run {run_id} is still {source.status}; name a checkpoint: "
             f"run:{run_id}:best (its best so far) or run:{run_id}:last"
         )
-    relative = f"runs/{run_id}/{RUN_CHECKPOINTS[kind or 'best']}"
-    if not (settings.data_dir / relative).is_file():
-        raise InvalidInput.at(loc, f"run {run_id} has no {kind or 'best'} checkpoint yet (written after its first epoch)")
-    return relative
+    relative = f"runs/{run_id}/{CHECKPOINT_FILES[kind or 'best']}"
+    try:  # the checkpoint as of now, its epoch in the path (the source may train on while this run waits)
+        return pin_checkpoint(settings.data_dir, run_id, kind or "best") or relative  # type: ignore[arg-type]
+    except FileNotFoundError:
+        message = f"run {run_id} has no {kind or 'best'} checkpoint yet (written after its first epoch)"
+        raise InvalidInput.at(loc, message) from None
 
 
 def _visible(db: Session, principal: Principal, ident: str) -> bool:

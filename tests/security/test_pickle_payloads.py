@@ -275,7 +275,8 @@ def hostile(stack: Stack, markers: Path) -> dict[str, Any]:
         best = settings.runs_dir / str(clean["id"]) / "best.pt"
         save_weights(best, GADGETS["os.system"](markers / "run-best"))
         runs["weights: run:<id>"] = outcome(client, submit(client, {**CLEAN, "weights": f"run:{clean['id']}"}))
-    names = {case: name for case, (_, name) in cases.items()} | {"weights: run:<id>": f"runs/{clean['id']}/best.pt"}
+    pinned = f"runs/{clean['id']}/snapshots/best-epoch1.pt"  # best.pt as the submit found it (its "epoch" is 1)
+    names = {case: name for case, (_, name) in cases.items()} | {"weights: run:<id>": pinned}
     return {"runs": runs, "names": names, "clean": clean, "worker": worker, "upload": upload.json()}
 
 
