@@ -110,6 +110,10 @@ class TaskQueue:
         """Runs whose training task waits in the embedded broker (empty for Redis: it redelivers itself)."""
         return runs_waiting_in_sql_broker(self.settings) if self.embedded else set()
 
+    def waiting_evaluations(self) -> set[int]:
+        """Evaluations whose task waits in the embedded broker (empty for Redis: it redelivers itself)."""
+        return tasks_waiting_in_sql_broker(self.settings, EVALUATE_TASK) if self.embedded else set()
+
     def ping(self) -> None:
         """Raise unless the broker answers (a health check)."""
         if self.embedded:
@@ -143,7 +147,13 @@ def sql_broker_engine(settings: Settings) -> Engine:
 
 
 def runs_waiting_in_sql_broker(settings: Settings) -> set[int]:
-    """Runs whose training task waits in the embedded broker, not yet taken by a worker.
+    """Runs whose training task waits in the embedded broker, not yet taken by a worker."""
+    return tasks_waiting_in_sql_broker(settings, TRAIN_TASK)
+
+
+def tasks_waiting_in_sql_broker(settings: Settings, task: str) -> set[int]:
+    """The first argument (a run or evaluation id) of each `task` message waiting in the
+    embedded broker, not yet taken by a worker.
 
     kombu's SQLAlchemy transport keeps each message as a row and marks it invisible when
     a worker takes it (for good: it never restores the row if that worker dies).
@@ -160,7 +170,7 @@ def runs_waiting_in_sql_broker(settings: Settings) -> set[int]:
     for payload in payloads:
         try:
             message = json.loads(payload)
-            if (message.get("headers") or {}).get("task") != TRAIN_TASK:
+            if (message.get("headers") or {}).get("task") != task:
                 continue
             body = message["body"]
             if (message.get("properties") or {}).get("body_encoding") == "base64":

@@ -18,7 +18,7 @@ from typing import Self
 from app.db import Database
 from app.queue import TaskQueue
 from app.schemas.metrics import RunProgress
-from app.services.evaluation_jobs import sweep_stale_evaluations
+from app.services.evaluation_jobs import redispatch_lost_evaluations, sweep_stale_evaluations
 from app.services.execution import Claim, heartbeat, redispatch_lost_tasks, sweep_stale_runs
 from app.services.unit_of_work import UnitOfWork
 from app.services.workers import worker_gone, worker_seen
@@ -159,6 +159,7 @@ class WorkerBeat:
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="worker-beat", daemon=True)
         self._lost_suspects: set[int] = set()  # queued runs without a task at the last sweep
+        self._lost_evaluations: set[int] = set()  # queued evaluations without a task at the last sweep
 
     def start(self) -> None:
         self._thread.start()
@@ -184,7 +185,8 @@ class WorkerBeat:
 
     def beat(self) -> None:
         """One round: say this worker lives, re-queue runs whose worker went silent, and send
-        again the tasks of queued runs that the embedded broker lost (`redispatch_lost_tasks`)."""
+        again the tasks of queued runs and evaluations that the embedded broker lost (`redispatch_lost_tasks`,
+        `redispatch_lost_evaluations`)."""
         with self._unit_of_work() as uow:
             worker_seen(uow=uow, **self.identity)
             for run_id, status in sweep_stale_runs(uow=uow):
@@ -194,6 +196,12 @@ class WorkerBeat:
             published, self._lost_suspects = redispatch_lost_tasks(uow=uow, suspects=self._lost_suspects)
             for run_id in published:
                 log.warning("run %s was queued with no task in the broker (a worker died taking it): sent again", run_id)
+            published, self._lost_evaluations = redispatch_lost_evaluations(uow=uow, suspects=self._lost_evaluations)
+            for evaluation_id in published:
+                log.warning(
+                    "evaluation %s was queued with no task in the broker (a worker died taking it): sent again",
+                    evaluation_id,
+                )
 
     def _unit_of_work(self) -> AbstractContextManager[UnitOfWork]:
         return UnitOfWork.open(self.database, self.settings, self.tasks)

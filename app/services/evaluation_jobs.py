@@ -18,7 +18,7 @@ from app.models import Evaluation, EvaluationStatus
 from app.queue import BROKER_ERRORS
 from app.schemas.evaluations import EvaluationResult
 from app.schemas.train_config import DatasetConfig
-from app.services.execution import OwnerAlive, Worker
+from app.services.execution import OwnerAlive, Worker, republish_lost
 from app.services.unit_of_work import UnitOfWork
 
 
@@ -127,6 +127,28 @@ def sweep_stale_evaluations(*, uow: UnitOfWork) -> list[tuple[int, str]]:
         except BROKER_ERRORS:
             continue  # the next sweep tries again
     return changed
+
+
+def redispatch_lost_evaluations(*, uow: UnitOfWork, suspects: set[int]) -> tuple[list[int], set[int]]:
+    """On the embedded broker, publish again the task of a queued evaluation that no message waits for.
+
+    A worker that dies between taking an evaluation's task and claiming it leaves the job
+    queued with nothing to deliver it, as for runs (`execution.redispatch_lost_tasks`, whose
+    two-sweeps rule this shares). A duplicate delivery finds the job claimed and does nothing.
+
+    Returns:
+        The evaluations published again, and the suspects to pass to the next sweep.
+    """
+    if not uow.tasks.embedded:
+        return [], set()
+    with uow.reading() as db:
+        rows = db.execute(
+            select(Evaluation.id, Evaluation.queue).where(Evaluation.status == EvaluationStatus.queued).limit(1000)
+        )
+        queued = {row.id: row.queue for row in rows}
+    if not queued:
+        return [], set()
+    return republish_lost(queued, uow.tasks.waiting_evaluations(), suspects, uow.tasks.evaluate)
 
 
 def _end(job: Evaluation, status: EvaluationStatus, *, error: str | None) -> None:

@@ -217,14 +217,27 @@ def redispatch_lost_tasks(*, uow: UnitOfWork, suspects: set[int]) -> tuple[list[
         queued = {row.id: row.queue for row in rows}
     if not queued:
         return [], set()
-    lost = set(queued) - uow.tasks.waiting_runs()
+    return republish_lost(queued, uow.tasks.waiting_runs(), suspects, uow.tasks.train)
+
+
+def republish_lost(
+    queued: dict[int, str], waiting: set[int], suspects: set[int], publish: Callable[[int, str], None]
+) -> tuple[list[int], set[int]]:
+    """Publish again the jobs in `queued` (id → queue) that have no `waiting` message and were
+    `suspects` already (lost in the previous sweep too); the rule of `redispatch_lost_tasks`,
+    shared with evaluations (`evaluation_jobs.redispatch_lost_evaluations`).
+
+    Returns:
+        The ids published again, and the suspects for the next sweep.
+    """
+    lost = set(queued) - waiting
     published = []
-    for run_id in sorted(lost & suspects):
+    for job_id in sorted(lost & suspects):
         try:
-            uow.tasks.train(run_id, queued[run_id])
+            publish(job_id, queued[job_id])
         except BROKER_ERRORS:
             continue  # the next sweep tries again
-        published.append(run_id)
+        published.append(job_id)
     return published, lost - set(published)
 
 
