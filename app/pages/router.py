@@ -185,7 +185,8 @@ def run_detail(
     run = runs.get_run(uow=uow, principal=principal, run_id=run_id)
     report = runs.find_test_report(uow=uow, principal=principal, run_id=run_id)
     fast_path = runs.find_fast_path(uow=uow, principal=principal, run_id=run_id)
-    page = run_page(run, runs.run_metrics(uow=uow, principal=principal, run_id=run_id), report, fast_path)
+    metrics = runs.run_metrics(uow=uow, principal=principal, run_id=run_id)
+    page = run_page(run, metrics, report, fast_path, predict_batch=uow.settings.max_predict_files)
     return _render(request, "run_detail.html", page)
 
 

@@ -40,11 +40,12 @@ class RunPageView:
     test_cadence: str = ""
     weights: str = ""  # what the run started from: "ImageNet", "scratch", "run #7, best checkpoint (epoch 3)"…
     weights_href: str | None = None  # the source run's page, for a chained run
+    predict_batch: int = 16  # images per predict request (the server's max_predict_files)
 
 
 def run_page(
     run: RunDetail, metrics: list[EpochMetricRead], report: TestReportRead | None = None,
-    fast_path: FastPath | None = None,
+    fast_path: FastPath | None = None, *, predict_batch: int = 16,
 ) -> RunPageView:
     """The Run page view; `live` is what run_live.js starts from before it polls; `report`
     (a finished run's test report) fills the "Test split" section; `fast_path` the fact of that name."""
@@ -75,6 +76,7 @@ def run_page(
         test_cadence=describe_test_cadence(run.config.get("test_every", 1), fast_path),
         weights=weights_label(str(run.config.get("weights", ""))),
         weights_href=weights_href(str(run.config.get("weights", ""))),
+        predict_batch=predict_batch,
     )
 
 
