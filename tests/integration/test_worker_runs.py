@@ -118,7 +118,10 @@ def test_clone_can_start_from_a_runs_checkpoint(stack: Stack, finished: dict[str
     with stack.client() as client:
         response = client.post(f"/api/runs/{source}/clone", json={"overrides": {"weights": f"run:{source}", "epochs": 1}})
         clone = wait_status(client, response.json()["id"], "succeeded", "failed")
-    assert (clone["status"], clone["config"]["weights"], clone["error"]) == ("succeeded", f"runs/{source}/best.pt", None)
+    best = finished["run"]["summary"]["best_epoch"] + 1  # 1-based: the model after that epoch
+    assert (clone["status"], clone["error"]) == ("succeeded", None)
+    assert clone["config"]["weights"] == f"runs/{source}/snapshots/best-epoch{best}.pt"  # best.pt as of the submit
+    assert clone["weights_source"] == {"run_id": source, "checkpoint": "best", "epoch": best}
 
 
 def test_training_failure_is_recorded_with_an_actionable_message(stack: Stack) -> None:
