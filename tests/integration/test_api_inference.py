@@ -13,6 +13,8 @@ import shutil
 import zipfile
 from pathlib import Path
 
+import numpy as np
+import onnxruntime
 import pytest
 import torchvision
 from conftest import local_client, make_run
@@ -140,3 +142,41 @@ def test_export_safetensors_is_a_zip_that_loads_into_torchvision(client: TestCli
 
 def test_export_of_an_unknown_format_is_422(client: TestClient, run_id: int) -> None:
     assert client.get(f"/api/runs/{run_id}/export", params={"format": "pickle"}).status_code == 422
+
+
+def card_input(photo: Path, card: dict) -> np.ndarray:
+    """A photo prepared from the model card alone, with Pillow and numpy (no Stagewise code)."""
+    pre, norm = card["preprocessing"], card["normalization"]
+    side, crop = pre["resize_shorter_side"], pre["center_crop"]
+    with Image.open(photo) as image:
+        image.draft("RGB", (side, side))
+        image = image.convert("RGB")
+        width, height = image.size
+        short, long = sorted((width, height))
+        long = int(side * long / short)  # the shorter side to `side`, as torchvision's Resize
+        image = image.resize((side, long) if width <= height else (long, side), Image.Resampling.BILINEAR)
+    width, height = image.size
+    left, top = round((width - side) / 2), round((height - side) / 2)
+    square = np.asarray(image.crop((left, top, left + side, top + side)), dtype=np.float32)
+    offset = round((side - crop) / 2)
+    pixels = square[offset : offset + crop, offset : offset + crop] * norm["scale"]
+    pixels = (pixels - np.array(norm["mean"], dtype=np.float32)) / np.array(norm["std"], dtype=np.float32)
+    return pixels.transpose(2, 0, 1)
+
+
+def test_the_onnx_download_runs_in_onnxruntime_on_photos_prepared_from_its_card(
+    client: TestClient, run_id: int, photos: Path
+) -> None:
+    response = client.get(f"/api/runs/{run_id}/export", params={"format": "onnx"})
+    assert response.status_code == 200
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    card = json.loads(archive.read("model_card.json"))
+    session = onnxruntime.InferenceSession(archive.read("model.onnx"), providers=["CPUExecutionProvider"])
+    images = trained_run.test_images(photos)[:3]
+    logits = session.run(None, {card["input"]["name"]: np.stack([card_input(p, card) for p in images])})[0]
+    probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    predicted = client.post(f"/api/runs/{run_id}/predict", files=upload(*images), data={"top_k": "2"}).json()
+    for row, prediction in zip(probabilities, predicted["predictions"], strict=True):
+        by_name = {c["name"]: c["probability"] for c in prediction["top"]}
+        assert max(abs(float(p) - by_name[n]) for p, n in zip(row, card["classes"], strict=True)) < 1e-4
