@@ -151,4 +151,5 @@ def test_end_to_end_the_lost_evaluation_is_finished_once_after_a_worker_starts(e
         )  # fmt: skip
     assert (done["status"], done["attempt"], done["error"]) == ("succeeded", 1, None)
     assert done["result"]["count"] == 16
-    assert f"evaluation {evaluation_id} was queued with no task in the broker" in (stack.logs / "worker1.log").read_text()
+    worker_log = (stack.logs / "worker1.log").read_text()
+    assert f"evaluation {evaluation_id} was queued with no task in the broker" in worker_log
