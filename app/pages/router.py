@@ -39,10 +39,11 @@ from app.pages.templating import get_templates
 from app.schemas.accounts import Principal
 from app.schemas.catalog import BACKBONES
 from app.schemas.errors import field_message
+from app.schemas.lr_finds import LrFindCreate
 from app.schemas.runs import RunCreate, RunFilter, StudyCreate
 from app.schemas.sweeps import SweepSpec
 from app.schemas.train_config import TrainConfig
-from app.services import catalog, compare, datasets, runs, sweeps, weights
+from app.services import catalog, compare, datasets, lr_finds, runs, sweeps, weights
 from app.services import plan as plan_service
 from app.services.errors import InvalidInput, RunNotFound
 from app.services.unit_of_work import UnitOfWork
@@ -126,6 +127,27 @@ async def preview_form_plan(request: Request, uow: UowDep, principal: PrincipalD
     except (InvalidInput, ValidationError) as exc:
         return JSONResponse({"detail": _error_records(exc)}, status_code=422)
     return JSONResponse(plan.model_dump(mode="json"))
+
+
+@router.post("/runs/new/lr-find", response_model=None)
+async def form_lr_find(request: Request, uow: UowDep, principal: PrincipalDep) -> JSONResponse:
+    """The page's "Run LR range test": the form's config as it stands, queued as a job on the
+    workers (201 with the job, which the page then polls at /api/lr-finds/{id}; 422 naming
+    the fields). The page's script only: the result is a chart."""
+    form = await _form_fields(request)
+    _, data = _config_of(form)
+    keys = ("start", "end", "steps")
+    lr_range = {key: form[f"lr_find.{key}"].strip() for key in keys if form.get(f"lr_find.{key}", "").strip()}
+    try:
+        body = LrFindCreate.model_validate({"config": data, **lr_range})
+        job = await run_in_threadpool(lr_finds.create_lr_find, uow=uow, principal=principal, request=body)
+    except ValidationError as exc:  # the range: its inputs are lr_find.<key>
+        detail = [{"loc": ["lr_find", *map(str, e["loc"])] if e["loc"] else ["lr_find"], "msg": field_message(e)}
+                  for e in exc.errors()]  # fmt: skip
+        return JSONResponse({"detail": detail}, status_code=422)
+    except InvalidInput as exc:
+        return JSONResponse({"detail": _error_records(exc)}, status_code=422)
+    return JSONResponse(job.model_dump(mode="json"), status_code=201)
 
 
 async def _form_config(request: Request) -> tuple[dict[str, Any], dict[str, Any]]:

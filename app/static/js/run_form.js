@@ -251,5 +251,5 @@
   syncDataset();
   updatePreview();
 
-  window.Stagewise.runForm = { formBody };
+  window.Stagewise.runForm = { formBody, clearErrors, showApiErrors, schedulePreview };
 })();

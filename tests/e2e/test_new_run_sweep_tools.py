@@ -15,11 +15,11 @@ def fill_tiny_run(page: Page) -> None:
     """A config the e2e worker trains in seconds: synthetic images, 32 px, one epoch."""
     page.goto("/runs/new")
     page.get_by_label("Dataset", exact=True).select_option("fake")
-    page.get_by_label("Classes").fill("2")
-    page.get_by_label("Images", exact=True).fill("24")
-    page.get_by_label("Epochs", exact=True).fill("1")
-    page.get_by_label("Batch size").fill("8")
-    page.get_by_label("Image size (px)").fill("32")
+    page.get_by_role("spinbutton", name="Classes").fill("2")
+    page.get_by_role("spinbutton", name="Images", exact=True).fill("24")
+    page.get_by_role("spinbutton", name="Epochs", exact=True).fill("1")
+    page.get_by_role("spinbutton", name="Batch size").fill("8")
+    page.get_by_role("spinbutton", name="Image size (px)").fill("32")
     page.get_by_role("button", name="Model D").click()  # conv1–3 1e-4, conv4–5 1e-3, classifier 0.1
     page.get_by_label("Starting weights").select_option("none")  # Model D's ImageNet file is not on the e2e server
 
@@ -62,3 +62,30 @@ def test_a_range_upside_down_is_shown_in_its_row_and_nothing_is_created(page: Pa
     expect(page.locator("#err-sweep-stages-conv2")).to_contain_text("above high")
     expect(page).to_have_url(re.compile(r"/runs/new"))
     assert len(server.api.get("/api/sweeps").json()) == before
+
+
+def test_the_lr_range_test_runs_on_the_worker_and_its_suggestion_fills_the_form(
+    page: Page, server: Server, screenshot: Callable
+) -> None:
+    fill_tiny_run(page)
+    page.get_by_role("spinbutton", name="Batch size").fill("24")  # every step sees all 24 images: a smooth curve
+    page.get_by_role("spinbutton", name="Lowest base LR").fill("1e-5")
+    page.get_by_role("spinbutton", name="Highest base LR").fill("1")
+    page.get_by_role("spinbutton", name="Steps", exact=True).fill("30")
+    page.get_by_role("button", name="Run LR range test").click()
+    expect(page.locator("#lr-find-status")).to_contain_text("steps (", timeout=180_000)
+    expect(page.locator("#lr-find-status")).to_contain_text("Suggested base LR")
+    traces = page.evaluate("() => document.getElementById('lr-find-plot').data.map(t => [t.name, t.x.length])")
+    assert [name for name, _ in traces] == ["loss", "smoothed loss"] and traces[0][1] >= 5
+    screenshot(page, "new_run_lr_find")
+    suggestion = float(page.locator("#lr-find-status").get_attribute("data-suggestion"))
+    page.get_by_role("button", name="Use suggestion").click()
+    assert float(page.get_by_label("Base LR", exact=True).input_value()) == pytest.approx(suggestion, rel=1e-2)
+    # Model D's classifier LR was 10 × the base LR of 0.01: it stays 10 × the new base LR.
+    classifier = float(page.locator('[name="stages.classifier.value"]').input_value())
+    assert classifier == pytest.approx(10 * suggestion, rel=1e-2)
+    page.get_by_role("button", name="Seed a sweep's ranges").click()
+    expect(page.locator("#sweep-panel")).to_have_attribute("open", "")
+    expect(page.get_by_role("checkbox", name="classifier sweep LR")).to_be_checked()
+    low = float(page.get_by_role("spinbutton", name="classifier lowest LR").input_value())
+    assert low == pytest.approx(10 * suggestion / 10, rel=1e-2)
