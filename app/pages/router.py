@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import PrincipalDep, SettingsDep, UowDep
-from app.pages import assets, datasets_page, organise
+from app.pages import assets, datasets_page, organise, studies_page
 from app.pages.compare_page import ComparePage, compare_page, curves_csv, summary_csv
 from app.pages.errors import html_errors, safe_next, status_of
 from app.pages.run_form import (
@@ -52,6 +52,7 @@ router = APIRouter(include_in_schema=False)
 router.include_router(assets.router)
 router.include_router(organise.router)
 router.include_router(datasets_page.router)
+router.include_router(studies_page.router)
 
 
 def _render(request: Request, template: str, page: Any, nav: str = "", status_code: int = 200) -> HTMLResponse:

@@ -178,7 +178,7 @@ def _count(form: Mapping[str, str], key: str, default: int, low: int | None = 1)
     text = form.get(PREFIX + key, "").strip()
     if not text:
         return default
-    if not text.lstrip("-").isdigit() or (low is not None and int(text) < low):
+    if not (text.isascii() and text.lstrip("-").isdigit()) or (low is not None and int(text) < low):
         raise SweepFormError(PREFIX + key, f"{key} must be a whole number{'' if low is None else f' ≥ {low}'}, got {text!r}")
     number = int(text)
     if key == "grid_points" and number > MAX_GRID_POINTS:

@@ -61,6 +61,13 @@ class LrFindNotFound(ServiceError):
         super().__init__(f"LR range test {job_id} not found")
 
 
+class StudyNotFound(ServiceError):
+    """No run the caller sees belongs to a saved study of this name (404)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"study {name!r} not found")
+
+
 class DatasetNotFound(ServiceError):
     """No dataset of this name on the server (404)."""
 
