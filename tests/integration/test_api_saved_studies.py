@@ -87,3 +87,30 @@ def test_saving_an_unknown_run_or_a_bad_name_is_refused_and_tags_nothing(client:
     assert (bad.status_code, bad.json()["detail"][0]["loc"]) == (422, ["body", "name"])
     assert client.get("/api/studies/saved").json() == []
     assert client.get("/api/studies/saved/s").status_code == 404
+
+
+def test_the_study_page_shows_mean_and_std_and_refuses_bad_overrides_beside_the_field(
+    client: TestClient, study: dict[str, Any]
+) -> None:
+    page = client.get("/studies/ab")
+    assert page.status_code == 200 and "82.00% ± 2.00%" in page.text
+    assert 'href="/studies/ab"' in client.get("/studies").text
+    before = client.get("/api/runs").json()["total"]
+    for form, field in (({"seeds": "²"}, "seeds"), ({"seeds": "2", "epochs": "0"}, "epochs"),
+                        ({"seeds": "1", "backbone": "nope"}, "backbone")):  # fmt: skip
+        refused = client.post("/studies/ab/runs", data=form, follow_redirects=False)
+        assert refused.status_code == 422, refused.text[-500:]
+        assert f'data-error-for="{field}" aria-live="polite">' in refused.text
+        assert f'data-error-for="{field}" aria-live="polite"></p>' not in refused.text  # the message is there
+    assert client.get("/api/runs").json()["total"] == before
+    queued = client.post("/studies/ab/runs", data={"seeds": "0, 7", "epochs": "1"}, follow_redirects=False)
+    assert (queued.status_code, queued.headers["location"]) == (303, "/studies/ab")
+    assert client.get("/api/runs").json()["total"] == before + 4
+
+
+def test_compare_save_as_study_shows_a_bad_name_beside_the_field(client: TestClient, db: Session) -> None:
+    ids = f"{finished(db, 'a', 0, 0.5)},{finished(db, 'b', 0, 0.6)}"
+    refused = client.post("/studies/saved", data={"name": "no spaces please", "ids": ids}, follow_redirects=False)
+    assert refused.status_code == 422 and 'data-error-for="name" aria-live="polite">String should match' in refused.text
+    saved = client.post("/studies/saved", data={"name": "pair", "ids": ids}, follow_redirects=False)
+    assert (saved.status_code, saved.headers["location"]) == (303, "/studies/pair")
