@@ -26,6 +26,7 @@ from app.settings import Settings
 
 TRAIN_TASK = "stagewise.train_run"
 EVALUATE_TASK = "stagewise.evaluate"
+LR_FIND_TASK = "stagewise.lr_find"
 SQLALCHEMY_BROKER = ("sqla+", "sqlalchemy+")  # kombu's SQLAlchemy transport: the embedded broker
 
 # What publishing raises when the broker is down: kombu wraps connection errors in
@@ -100,6 +101,10 @@ class TaskQueue:
     def evaluate(self, evaluation_id: int, queue: str) -> None:
         """Publish evaluation `evaluation_id`'s task on `queue` (raises one of BROKER_ERRORS when down)."""
         self.celery.send_task(EVALUATE_TASK, args=[evaluation_id], queue=queue, retry=True)
+
+    def lr_find(self, job_id: str, queue: str) -> None:
+        """Publish LR range test `job_id`'s task on `queue` (raises one of BROKER_ERRORS when down)."""
+        self.celery.send_task(LR_FIND_TASK, args=[job_id], queue=queue, retry=True)
 
     @property
     def embedded(self) -> bool:

@@ -7,6 +7,7 @@ torch and the training core load inside the task.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import time
@@ -20,12 +21,14 @@ from celery import Celery, Task, shared_task
 
 from app.db import Database
 from app.models import RunStatus
-from app.queue import EVALUATE_TASK, TRAIN_TASK, TaskQueue
+from app.queue import EVALUATE_TASK, LR_FIND_TASK, TRAIN_TASK, TaskQueue
 from app.schemas.evaluations import EvaluationResult
+from app.schemas.lr_finds import LrFindResult
 from app.schemas.metrics import EpochRecord, EpochVerdict, RunSummary
 from app.schemas.train_config import TrainConfig
 from app.services.evaluation_jobs import EvaluationClaim, claim_evaluation, evaluation_heartbeat, finish_evaluation
 from app.services.execution import Claim, Worker, claim_run, finish_run
+from app.services.lr_finds import finish_lr_find, start_lr_find
 from app.services.metrics import record_epochs
 from app.services.public_paths import relative_message
 from app.services.sweeps import trial_ended, trial_reporter
@@ -230,6 +233,37 @@ def evaluate_claimed(context: WorkerContext, claim: EvaluationClaim) -> str:
     with context.unit_of_work() as uow:
         finished = finish_evaluation(uow=uow, claim=claim, accuracy=measured.accuracy, result=result)
     return "succeeded" if finished else "lost"
+
+
+@shared_task(bind=True, name=LR_FIND_TASK)
+def lr_find(self: Task, job_id: str) -> str:
+    """Run the New run page's LR range test `job_id` (the CLI's test); the curve goes to its record."""
+    settings: Settings = self.app.conf.stagewise_settings
+    job = start_lr_find(settings=settings, job_id=job_id)
+    if job is None:
+        return "skipped"
+    config = TrainConfig.model_validate(job.config)
+    try:
+        from worker.training.lr_find import find_lr
+
+        runtime = runtime_from_settings(settings, settings.data_dir / "lr_finds")
+        found = find_lr(config, runtime, start=job.start, end=job.end, steps=job.steps)
+    except Exception as exc:
+        log.exception("LR range test %s failed", job_id)
+        finish_lr_find(settings=settings, job=job, error=describe_failure(exc, config, settings.data_dir))
+        return "failed"
+    result = LrFindResult(
+        lrs=found.lrs, losses=_finite(found.losses), smoothed=_finite(found.smoothed), suggestion=found.suggestion,
+        steepest=found.steepest, diverged=found.diverged, ratios=found.ratios,
+        stage_lrs=found.stage_lrs(found.suggestion) if found.suggestion is not None else {},
+    )  # fmt: skip
+    finish_lr_find(settings=settings, job=job, result=result)
+    return "succeeded"
+
+
+def _finite(values: Sequence[float]) -> list[float | None]:
+    """JSON has no inf or NaN: an exploded loss is None."""
+    return [value if math.isfinite(value) else None for value in values]
 
 
 def describe_failure(exc: BaseException, config: TrainConfig | None, data_root: Path) -> str:

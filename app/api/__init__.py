@@ -11,6 +11,7 @@ from app.api import (
     evaluations,
     health,
     inference,
+    lr_finds,
     plan,
     runs,
     studies,
@@ -26,6 +27,7 @@ router.include_router(inference.router, prefix="/api")
 router.include_router(evaluations.router, prefix="/api")
 router.include_router(studies.router, prefix="/api")
 router.include_router(sweeps.router, prefix="/api")
+router.include_router(lr_finds.router, prefix="/api")
 router.include_router(compare.router, prefix="/api")
 router.include_router(datasets.router, prefix="/api")  # before catalog's, which has /api/datasets too
 router.include_router(catalog.router, prefix="/api")

@@ -185,6 +185,8 @@ class ComparePage:
     error: str | None = None
     metric_options: tuple[tuple[str, str], ...] = METRICS
     baseline: int | None = None  # the run the differences are measured from
+    study_name: str = ""  # "Save as study", re-shown with its error
+    study_error: str = ""
 
     @property
     def baseline_label(self) -> str:

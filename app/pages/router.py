@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import PrincipalDep, SettingsDep, UowDep
-from app.pages import assets, datasets_page, organise
+from app.pages import assets, datasets_page, organise, studies_page
 from app.pages.compare_page import ComparePage, compare_page, curves_csv, summary_csv
 from app.pages.errors import html_errors, safe_next, status_of
 from app.pages.run_form import (
@@ -33,13 +33,17 @@ from app.pages.run_form import (
 )
 from app.pages.run_page import run_page
 from app.pages.runs_page import parse_filter, runs_page
+from app.pages.sweep_form import SweepFormError, spec_errors, spec_field, spec_from_form
 from app.pages.sweep_page import sweep_page
 from app.pages.templating import get_templates
 from app.schemas.accounts import Principal
 from app.schemas.catalog import BACKBONES
 from app.schemas.errors import field_message
+from app.schemas.lr_finds import LrFindCreate
 from app.schemas.runs import RunCreate, RunFilter, StudyCreate
-from app.services import catalog, compare, datasets, runs, sweeps, weights
+from app.schemas.sweeps import SweepSpec
+from app.schemas.train_config import TrainConfig
+from app.services import catalog, compare, datasets, lr_finds, runs, sweeps, weights
 from app.services import plan as plan_service
 from app.services.errors import InvalidInput, RunNotFound
 from app.services.unit_of_work import UnitOfWork
@@ -48,6 +52,7 @@ router = APIRouter(include_in_schema=False)
 router.include_router(assets.router)
 router.include_router(organise.router)
 router.include_router(datasets_page.router)
+router.include_router(studies_page.router)
 
 
 def _render(request: Request, template: str, page: Any, nav: str = "", status_code: int = 200) -> HTMLResponse:
@@ -107,14 +112,7 @@ async def submit_run(request: Request, uow: UowDep, principal: PrincipalDep) -> 
     except (InvalidInput, ValidationError) as exc:
         if _wants_json(request):
             return JSONResponse({"detail": _error_records(exc)}, status_code=422)
-        errors = errors_by_field(_error_records(exc))
-        presets = {p.name: p.config for p in catalog.presets()}
-        checkpoints = await run_in_threadpool(_checkpoints, uow, principal)
-        choices = await run_in_threadpool(lambda: datasets.upload_choices(uow=uow, principal=principal))
-        imagenet = await run_in_threadpool(weights.imagenet_states, uow.settings)
-        page = run_form_page(base=base, shown=data, presets=presets, checkpoints=checkpoints, errors=errors,
-                             uploads=choices, imagenet=imagenet)  # fmt: skip
-        return _render(request, "run_form.html", page, "new", status_code=422)
+        return await _form_again(request, uow, principal, base, data, errors_by_field(_error_records(exc)))
     if _wants_json(request):
         return JSONResponse(run.model_dump(mode="json"), status_code=201)
     return RedirectResponse(f"/runs/{run.id}", status_code=303)
@@ -132,12 +130,99 @@ async def preview_form_plan(request: Request, uow: UowDep, principal: PrincipalD
     return JSONResponse(plan.model_dump(mode="json"))
 
 
+@router.post("/runs/new/lr-find", response_model=None)
+async def form_lr_find(request: Request, uow: UowDep, principal: PrincipalDep) -> JSONResponse:
+    """The page's "Run LR range test": the form's config as it stands, queued as a job on the
+    workers (201 with the job, which the page then polls at /api/lr-finds/{id}; 422 naming
+    the fields). The page's script only: the result is a chart."""
+    form = await _form_fields(request)
+    _, data = _config_of(form)
+    keys = ("start", "end", "steps")
+    lr_range = {key: form[f"lr_find.{key}"].strip() for key in keys if form.get(f"lr_find.{key}", "").strip()}
+    try:
+        body = LrFindCreate.model_validate({"config": data, **lr_range})
+        job = await run_in_threadpool(lr_finds.create_lr_find, uow=uow, principal=principal, request=body)
+    except ValidationError as exc:  # the range: its inputs are lr_find.<key>
+        detail = [{"loc": ["lr_find", *map(str, e["loc"])] if e["loc"] else ["lr_find"], "msg": field_message(e)}
+                  for e in exc.errors()]  # fmt: skip
+        return JSONResponse({"detail": detail}, status_code=422)
+    except InvalidInput as exc:
+        return JSONResponse({"detail": _error_records(exc)}, status_code=422)
+    return JSONResponse(job.model_dump(mode="json"), status_code=201)
+
+
 async def _form_config(request: Request) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the form's starting config, the config its fields describe)."""
-    form = {key: str(value) for key, value in (await request.form()).items()}
+    form = await _form_fields(request)
+    return _config_of(form)
+
+
+async def _form_fields(request: Request) -> dict[str, str]:
+    return {key: str(value) for key, value in (await request.form()).items()}
+
+
+def _config_of(form: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
     base = _base_config(form.get("base_config"))
     stage_names = BACKBONES.get(form.get("backbone", ""), BACKBONES["resnet18"]).stage_names
     return base, config_from_form(form, base, stage_names)
+
+
+@router.post("/sweeps/new", response_model=None)
+async def submit_sweep(request: Request, uow: UowDep, principal: PrincipalDep) -> Response:
+    """The New run page's "Create sweep": the form's config is the base, its Sweep… panel the
+    space and settings (`app.pages.sweep_form`); then the same service as POST /api/sweeps.
+
+    As for a run: JSON (201 with the sweep, or 422 whose `loc` names the form's input) for the
+    page's script, the sweep's page or the form again with errors beside the fields without it.
+    """
+    form = await _form_fields(request)
+    base, data = _config_of(form)
+    try:
+        config = TrainConfig.model_validate(data)
+    except ValidationError as exc:
+        return await _sweep_form_errors(request, uow, principal, form, base, data, _error_records(exc))
+    try:
+        draft = spec_from_form(form, config)
+        spec = SweepSpec.model_validate(draft.spec)
+        sweep = await run_in_threadpool(sweeps.create_sweep, uow=uow, principal=principal, spec=spec)
+    except SweepFormError as exc:
+        records = [{"loc": exc.field.split("."), "msg": exc.msg}]
+    except ValidationError as exc:
+        records = spec_errors(exc, draft.fields)
+    except InvalidInput as exc:
+        records = [{"loc": spec_field(e.loc, e.msg, draft.fields).split("."), "msg": e.msg} for e in exc.errors]
+    else:
+        if _wants_json(request):
+            return JSONResponse(sweep.model_dump(mode="json"), status_code=201)
+        return RedirectResponse(f"/sweeps/{sweep.id}", status_code=303)
+    return await _sweep_form_errors(request, uow, principal, form, base, data, records)
+
+
+async def _sweep_form_errors(
+    request: Request, uow: UnitOfWork, principal: Principal, form: dict[str, str], base: dict[str, Any],
+    data: dict[str, Any], records: list[dict[str, Any]],
+) -> Response:
+    """422 naming the form's inputs: as JSON for the page's script (`loc` is the input's path),
+    else the form again with the errors beside them."""
+    errors = errors_by_field(records)
+    if _wants_json(request):
+        detail = [{"loc": key.split(".") if key else [], "msg": msg} for key, msg in errors.items()]
+        return JSONResponse({"detail": detail}, status_code=422)
+    return await _form_again(request, uow, principal, base, data, errors, form)
+
+
+async def _form_again(
+    request: Request, uow: UnitOfWork, principal: Principal, base: dict[str, Any], data: dict[str, Any],
+    errors: dict[str, str], form: dict[str, str] | None = None,
+) -> HTMLResponse:
+    """The New run page re-shown as posted (422), `errors` beside their fields."""
+    presets = {p.name: p.config for p in catalog.presets()}
+    checkpoints = await run_in_threadpool(_checkpoints, uow, principal)
+    choices = await run_in_threadpool(lambda: datasets.upload_choices(uow=uow, principal=principal))
+    imagenet = await run_in_threadpool(weights.imagenet_states, uow.settings)
+    page = run_form_page(base=base, shown=data, presets=presets, checkpoints=checkpoints, errors=errors,
+                         uploads=choices, imagenet=imagenet, sweep_form=form)  # fmt: skip
+    return _render(request, "run_form.html", page, "new", status_code=422)
 
 
 def _wants_json(request: Request) -> bool:

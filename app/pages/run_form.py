@@ -19,6 +19,7 @@ from typing import Any
 
 from app.pages.compare_page import weights_label
 from app.pages.descriptions import describe_stages, stage_lrs
+from app.pages.sweep_form import SweepPanel, SweepRow, sweep_panel
 from app.presets import apply_overrides
 from app.presets.studies import STUDIES, Study
 from app.schemas.catalog import BACKBONES, DATASETS
@@ -31,6 +32,7 @@ from app.services.runs import clone_name
 # Inputs that are not config paths.
 STAGE_PREFIX = "stages."
 NON_CONFIG_FIELDS = frozenset({"base_config", "preset", "from_run", "csrf_token"})
+PANEL_PREFIXES = ("sweep.", "lr_find.")  # the Sweep… and LR range test panels: not the run's config
 CHECKBOXES = ("optimizer.nesterov", "train_frozen_bn")
 
 
@@ -116,7 +118,7 @@ def config_from_form(form: Mapping[str, str], base: Mapping[str, Any], stage_nam
     """
     overrides: dict[str, Any] = {}
     for key, raw in form.items():
-        if key in NON_CONFIG_FIELDS or key.startswith(STAGE_PREFIX) or key in CHECKBOXES:
+        if key in NON_CONFIG_FIELDS or key.startswith((STAGE_PREFIX, *PANEL_PREFIXES)) or key in CHECKBOXES:
             continue
         overrides[key] = raw.strip() or None
     for key in CHECKBOXES:
@@ -284,6 +286,8 @@ class RunFormPage:
     augment_options: tuple[tuple[str, str], ...] = AUGMENT_OPTIONS
     template_row: StageRow = StageRow("__STAGE__", "lr", "", False, 1)
     plan_summary: str = "Loading the LR preview…"
+    sweep: SweepPanel | None = None
+    sweep_template_row: SweepRow = field(default_factory=lambda: SweepRow("__STAGE__"))
     studies: tuple[Study, ...] = tuple(STUDIES.values())
 
     @property
@@ -352,6 +356,7 @@ def run_form_page(
     errors: Mapping[str, str] | None = None,
     uploads: Sequence[tuple[str, str]] = (),
     imagenet: Mapping[str, str] | None = None,
+    sweep_form: Mapping[str, str] | None = None,
 ) -> RunFormPage:
     """The New run page, started from `base` (a preset, a run's config, or the defaults).
 
@@ -360,6 +365,7 @@ def run_form_page(
     Parameter counts are left to the LR preview (`POST /api/plan` returns them): counting
     needs torch, and the page should not wait for it. `imagenet` says per backbone whether its
     ImageNet weights are `here`, `downloadable` or `missing` (`services.weights`).
+    `sweep_form` re-shows the Sweep… panel as posted (`app.pages.sweep_form`).
     """
     imagenet = imagenet or {}
     values = form_values(shown if shown is not None else default_weights(base, imagenet))
@@ -377,6 +383,7 @@ def run_form_page(
         weights_options=weights_options(str(values.get("weights")), checkpoints, imagenet.get(backbone.name, "here")),
         catalog=_catalog(imagenet, uploads),
         errors=dict(errors or {}),
+        sweep=sweep_panel(backbone.stage_names, sweep_form),
     )
 
 

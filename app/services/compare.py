@@ -20,7 +20,7 @@ from app.settings import Settings
 def parse_ids(text: str, *, settings: Settings) -> list[int]:
     """`"1,2,3"` → [1, 2, 3] (order kept, duplicates dropped), or 422 naming `ids`."""
     parts = [part.strip() for part in text.split(",") if part.strip()]
-    if not parts or not all(part.isdigit() for part in parts):
+    if not parts or not all(part.isascii() and part.isdigit() for part in parts):  # "²" is a digit to isdigit
         raise InvalidInput.at(("query", "ids"), "expected comma-separated run ids, e.g. ids=1,2,3")
     ids = list(dict.fromkeys(int(part) for part in parts))
     if len(ids) > settings.max_compare:

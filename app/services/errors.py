@@ -54,6 +54,20 @@ class ArtifactNotFound(ServiceError):
     """The run exists but has no such file (404)."""
 
 
+class LrFindNotFound(ServiceError):
+    """No LR range test has this id, or not one the caller may see (404)."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"LR range test {job_id} not found")
+
+
+class StudyNotFound(ServiceError):
+    """No run the caller sees belongs to a saved study of this name (404)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"study {name!r} not found")
+
+
 class DatasetNotFound(ServiceError):
     """No dataset of this name on the server (404)."""
 

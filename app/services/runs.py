@@ -142,6 +142,15 @@ def _queue(settings: Settings, queue: str | None) -> str:
     return chosen
 
 
+def queue_configs(
+    uow: UnitOfWork, db: Session, *, principal: Principal, configs: list[TrainConfig], queue: str | None = None
+) -> list[RunRead]:
+    """Store and queue `configs` as runs of `principal` inside the caller's write (all or none),
+    under the quota, on `queue` (default: the default queue)."""
+    return _insert_and_enqueue(uow, db, principal=principal, configs=configs, queue=_queue(uow.settings, queue),
+                               cloned_from=None)  # fmt: skip
+
+
 def _insert_and_enqueue(
     uow: UnitOfWork, db: Session, *, principal: Principal, configs: list[TrainConfig], queue: str,
     cloned_from: int | None,

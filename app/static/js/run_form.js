@@ -72,17 +72,22 @@
     if (focus && first) first.focus();
   }
 
-  // ---- submit ----
+  // ---- submit: "Start run" makes a run, the Sweep… panel's "Create sweep" a sweep ----
+  // Both post the same fields; the server maps the panel to a sweep spec (app/pages/sweep_form.py)
+  // and answers with the sweep or errors whose `loc` names the panel's inputs.
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    clearTimeout(timer); // a preview answering after this submit would clear its errors
+    latest++;
     clearErrors();
-    const button = document.getElementById("submit-run");
+    const sweep = event.submitter && event.submitter.id === "submit-sweep";
+    const button = sweep ? event.submitter : document.getElementById("submit-run");
     button.disabled = true;
     try {
-      const res = await postForm("/runs/new");
+      const res = await postForm(sweep ? "/sweeps/new" : "/runs/new");
       const body = await res.json().catch(() => ({ detail: res.statusText }));
       if (res.status === 201) {
-        window.location.assign(`/runs/${body.id}`);
+        window.location.assign(sweep ? `/sweeps/${body.id}` : `/runs/${body.id}`);
         return;
       }
       showApiErrors(body, true);
@@ -118,8 +123,24 @@
     if (hint) hint.textContent = spec.description;
   }
 
+  /** Replace the rows of `body` (keyed by `attr`) with one per stage, keeping those both backbones share. */
+  function syncRows(body, attr, template, names) {
+    const old = {};
+    body.querySelectorAll(`tr[${attr}]`).forEach((tr) => (old[tr.getAttribute(attr)] = tr));
+    body.replaceChildren(
+      ...names.map((name) => {
+        if (old[name]) return old[name];
+        const holder = document.createElement("tbody");
+        holder.innerHTML = template.innerHTML.replaceAll("__STAGE__", name);
+        return holder.firstElementChild;
+      })
+    );
+  }
+
   function syncBackbone() {
     const backbone = catalog.backbones[form.elements["backbone"].value];
+    syncRows(document.querySelector("#sweep-table tbody"), "data-sweep-stage", document.getElementById("sweep-row-template"), backbone.stages);
+    form.elements["sweep.freeze_through.choices"].value = ["none", ...featureStages(backbone.stages)].join(", ");
     const imagenet = form.elements["weights"].querySelector('option[value="imagenet"]');
     if (imagenet) imagenet.textContent = backbone.imagenet; // whether this server has its weights
     const names = backbone.stages;
@@ -230,5 +251,5 @@
   syncDataset();
   updatePreview();
 
-  window.Stagewise.runForm = { formBody };
+  window.Stagewise.runForm = { formBody, clearErrors, showApiErrors, schedulePreview };
 })();

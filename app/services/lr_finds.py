@@ -1,0 +1,110 @@
+"""LR range tests as jobs on the workers: queue one for a config, read how it went.
+
+A job is one JSON file, `lr_finds/<id>.json` under the data root (a random id), written
+atomically, not a table: it is a throw-away measurement a page waits for, nothing joins or
+lists it, and the workers already share the data root with the API (checkpoints). The
+worker marks it running, runs `worker.training.lr_find.find_lr` (the CLI's test) and
+writes the curve and the suggestion into it. Only its owner (or an admin) reads it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from pathlib import Path
+
+from app.db.types import utcnow
+from app.queue import BROKER_ERRORS
+from app.schemas.accounts import Principal
+from app.schemas.lr_finds import LrFindCreate, LrFindJob, LrFindRead, LrFindResult
+from app.services.configs import build_config
+from app.services.errors import BrokerUnavailable, LrFindNotFound
+from app.services.unit_of_work import UnitOfWork
+from app.settings import Settings
+
+FOLDER = "lr_finds"
+
+
+def create_lr_find(*, uow: UnitOfWork, principal: Principal, request: LrFindCreate) -> LrFindRead:
+    """Validate the config as a run's (422 naming the field), record the job and queue it.
+
+    Raises:
+        InvalidInput: the config, preset or overrides do not make a valid config.
+        BrokerUnavailable: the queue is down; nothing was kept.
+    """
+    with uow.reading() as db:
+        config = build_config(
+            db=db, settings=uow.settings, principal=principal, config=request.config, preset=request.preset,
+            overrides=request.overrides,
+        )  # fmt: skip
+    job = LrFindJob(
+        id=uuid.uuid4().hex, state="queued", base_lr=config.optimizer.lr, start=request.start, end=request.end,
+        steps=request.steps, created_at=utcnow(), owner_id=principal.user_id, queue=uow.settings.default_queue,
+        config=config.model_dump(mode="json"),
+    )  # fmt: skip
+    _write(uow.settings, job)
+    try:
+        uow.tasks.lr_find(job.id, job.queue)
+    except BROKER_ERRORS as exc:
+        _path(uow.settings, job.id).unlink(missing_ok=True)
+        raise BrokerUnavailable(f"the job queue is unreachable ({type(exc).__name__}); nothing was queued") from exc
+    return LrFindRead.model_validate(job.model_dump())
+
+
+def get_lr_find(*, uow: UnitOfWork, principal: Principal, job_id: str) -> LrFindRead:
+    """The job as the page reads it.
+
+    Raises:
+        LrFindNotFound: no such job, or another user's.
+    """
+    job = _read(uow.settings, job_id)
+    if job is None or not (principal.is_admin or job.owner_id == principal.user_id):
+        raise LrFindNotFound(job_id)
+    return LrFindRead.model_validate(job.model_dump(exclude={"owner_id", "queue", "config"}))
+
+
+def start_lr_find(*, settings: Settings, job_id: str) -> LrFindJob | None:
+    """The worker takes the job: marked running (a redelivered job runs again: it keeps nothing
+    between tries); None when it is gone or already finished."""
+    job = _read(settings, job_id)
+    if job is None or job.state in ("succeeded", "failed"):
+        return None
+    job = job.model_copy(update={"state": "running", "started_at": utcnow()})
+    _write(settings, job)
+    return job
+
+
+def finish_lr_find(
+    *, settings: Settings, job: LrFindJob, result: LrFindResult | None = None, error: str | None = None
+) -> None:
+    """Record the curve and suggestion, or the error a person can act on."""
+    state = "failed" if result is None else "succeeded"
+    _write(settings, job.model_copy(update={"state": state, "finished_at": utcnow(), "result": result, "error": error}))
+
+
+def _path(settings: Settings, job_id: str) -> Path:
+    return settings.data_dir / FOLDER / f"{job_id}.json"
+
+
+def _read(settings: Settings, job_id: str) -> LrFindJob | None:
+    if len(job_id) != 32 or any(c not in "0123456789abcdef" for c in job_id):
+        return None  # never a path outside the folder
+    try:
+        return LrFindJob.model_validate_json(_path(settings, job_id).read_text())
+    except FileNotFoundError:
+        return None
+
+
+def _write(settings: Settings, job: LrFindJob) -> None:
+    """Write the record whole or not at all (a reader never sees half a file)."""
+    folder = settings.data_dir / FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(job.model_dump_json())
+        os.replace(tmp, _path(settings, job.id))
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
