@@ -46,9 +46,11 @@ class RunWatch:
         self.units_of_work, self.claim, self.interval_s, self.lease_s = units_of_work, claim, interval_s, lease_s
         self.lost = False  # another attempt owns the run now: write nothing more
         self._progress: RunProgress | None = None  # the latest `fit` reported; sent with the next beat
+        self._epoch_told: int | None = None  # the epoch of the last report that woke the beat early
         self._confirmed = time.monotonic()  # when the last accepted beat was sent (the claim counts as one)
         self._stop = threading.Event()
         self._done = threading.Event()
+        self._wake = threading.Event()  # beat now, not at the end of the interval
         self._thread = threading.Thread(target=self._loop, name=f"run-{claim.run_id}-watch", daemon=True)
 
     def __enter__(self) -> Self:
@@ -57,6 +59,7 @@ class RunWatch:
 
     def __exit__(self, *_: object) -> None:
         self._done.set()
+        self._wake.set()
         self._thread.join(timeout=self.interval_s + 5)
 
     def should_stop(self) -> bool:
@@ -74,8 +77,16 @@ class RunWatch:
         return self._stop.is_set()
 
     def report(self, progress: RunProgress) -> None:
-        """What `fit` calls after every step: keep the latest; the next beat writes it."""
+        """What `fit` calls after every step: keep the latest; the next beat writes it.
+
+        The first report of each epoch wakes the beat at once, so the Run page shows progress
+        from the first step (and again right after each epoch boundary), not a heartbeat
+        interval later; the other steps still wait for the beat: no write per step.
+        """
         self._progress = progress
+        if progress.epoch != self._epoch_told:
+            self._epoch_told = progress.epoch
+            self._wake.set()
 
     def lose(self) -> None:
         """This attempt lost the run (seen when recording an epoch): stop and write nothing."""
@@ -83,7 +94,11 @@ class RunWatch:
         self._stop.set()
 
     def _loop(self) -> None:
-        while not self._done.wait(self.interval_s):
+        while True:
+            self._wake.wait(self.interval_s)
+            self._wake.clear()
+            if self._done.is_set():
+                return
             try:
                 self._beat()
             except Exception:  # the database may come back; if not, the sweeper takes over

@@ -21,7 +21,7 @@ from app.schemas.metrics import RunSummary
 from app.schemas.plan import Plan
 from app.schemas.train_config import TrainConfig
 from app.services.errors import InvalidInput
-from app.services.weights import check_weights
+from app.services.weights import check_weights, probe_downloads
 from app.settings import get_settings
 
 ConfigArg = Annotated[str, typer.Argument(help="a YAML/JSON config file, or a preset name such as cifar10-4000/model-d")]
@@ -71,7 +71,7 @@ def train(
     cfg = load_config(config, sets, {"epochs": epochs} if epochs is not None else None)
     settings = get_settings()
     try:  # before the data set is decoded: say at once what is missing and where it goes
-        check_weights(settings, cfg, ("weights",))
+        check_weights(settings, cfg, ("weights",), probe_downloads(settings, cfg.model_dump()))
     except InvalidInput as exc:
         raise _fail(str(exc)) from None
     runtime = runtime_from_settings(settings, out, device=device or settings.device, progress=True)

@@ -1,21 +1,22 @@
 """The dataset upload page: a form for `name` and `file`, then the report of what was kept.
 
 The same service as POST /api/datasets; errors are shown beside the field they name, with
-the status the API would answer.
+the status the API would answer. The body is read as it arrives (`upload_form`), so a bad
+name is refused before the archive is sent, as the JavaScript path does by asking first.
 """
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
-from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from app.api.deps import PrincipalDep, SettingsDep, UowDep
 from app.pages.errors import status_of
 from app.pages.templating import get_templates
+from app.pages.upload_form import read_upload_form
 from app.schemas.uploads import DatasetUploadRead
 from app.services import uploads
 from app.services.errors import InvalidInput
@@ -46,14 +47,22 @@ def upload_form(request: Request, settings: SettingsDep) -> HTMLResponse:
 
 
 @router.post("/datasets/upload", response_class=HTMLResponse)
-def upload(
-    request: Request, uow: UowDep, settings: SettingsDep, principal: PrincipalDep, name: Annotated[str, Form()] = "",
-    file: Annotated[UploadFile | None, File()] = None,
-) -> HTMLResponse:
-    """The no-JavaScript submit; a missing file reads as an empty one, which the service refuses."""
-    source = file.file if file is not None else io.BytesIO()
+async def upload(request: Request, uow: UowDep, settings: SettingsDep, principal: PrincipalDep) -> HTMLResponse:
+    """The no-JavaScript submit. The name is checked as soon as its field arrives (the form sends
+    it before the file): a bad or taken name is answered at once, the archive left unread."""
+    name = ""
+
+    async def check(sent: str) -> None:
+        nonlocal name
+        name = sent
+        await run_in_threadpool(uploads.check_free_name, uow=uow, name=sent)
+
     try:
-        result = uploads.create_upload(uow=uow, principal=principal, name=name, source=source)
+        form = await read_upload_form(request, on_name=check)
+        with form.file:  # a missing file reads as an empty one, which the service refuses
+            result = await run_in_threadpool(
+                uploads.create_upload, uow=uow, principal=principal, name=form.fields.get("name", ""), source=form.file
+            )
     except InvalidInput as exc:
         errors = {str(e.loc[-1]): e.msg for e in exc.errors}
         page = UploadPage(max_upload_bytes=settings.max_upload_bytes, name=name, errors=errors)

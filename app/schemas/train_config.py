@@ -207,7 +207,9 @@ class TrainConfig(_Frozen):
     name: Annotated[Text, Field(max_length=200)] | None = None
     backbone: str = "resnet18"
     weights: Annotated[Text, Field(max_length=1000)] = "imagenet"
-    allow_download: bool = False
+    # The server's admin decides whether weights may be downloaded (STAGEWISE_ALLOW_DOWNLOAD); a
+    # config can only turn downloads off for its run (false), never on where the admin said no.
+    allow_download: bool | None = None
     dataset: DatasetConfig = DatasetConfig()
     epochs: Annotated[int, Field(ge=1, le=MAX_EPOCH_COUNT)] = 10
     optimizer: OptimizerConfig = OptimizerConfig()

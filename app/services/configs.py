@@ -22,7 +22,7 @@ from app.schemas.train_config import TrainConfig
 from app.schemas.weights_source import CHECKPOINT_FILES
 from app.services.checkpoint_snapshots import pin_checkpoint
 from app.services.errors import FieldError, InvalidInput, RunStateConflict
-from app.services.weights import check_weights
+from app.services.weights import DownloadProbe, check_weights, probe_downloads
 from app.settings import Settings
 
 Loc = tuple[str | int, ...]
@@ -36,19 +36,20 @@ def build_config(
     config: Mapping[str, Any] | None,
     preset: str | None,
     overrides: Mapping[str, Any],
+    downloads: DownloadProbe | None,
     name: str | None = None,
-    weights_check: bool = True,
 ) -> TrainConfig:
     """Validate `config` (or the preset named `preset`) with `overrides` applied.
 
     `weights: "run:<id>"` becomes that run's best checkpoint under the data root; a run
-    (by id or by its folder) must be one `principal` may see.
+    (by id or by its folder) must be one `principal` may see. `downloads` is `probe_request`
+    of the same request, made before the caller's transaction (None: the weights are not
+    checked, as for the plan preview, which draws the schedule whatever the weights).
 
     Raises:
         InvalidInput: unknown preset, bad override path, a value TrainConfig rejects, or
             one past the server's limits (`max_epochs`, `max_batch_size`, `max_image_size`),
-            or ImageNet weights this server neither holds nor can download (at `weights`,
-            unless `weights_check` is False).
+            or ImageNet weights this server neither holds nor can download (at `weights`).
     """
     origin: Loc = ("body", "preset") if preset is not None else ("body", "config")
     try:
@@ -69,9 +70,22 @@ def build_config(
     except ValidationError as exc:
         raise InvalidInput([_field_error(e, origin, overrides) for e in exc.errors()]) from exc
     _check_limits(config, settings, origin, overrides)
-    if weights_check:  # the plan preview draws the schedule whatever the weights; a submit must have them
-        check_weights(settings, config, weights_loc)
+    if downloads is not None:
+        check_weights(settings, config, weights_loc, downloads)
     return config
+
+
+def probe_request(
+    settings: Settings, *, config: Mapping[str, Any] | None, preset: str | None, overrides: Mapping[str, Any]
+) -> DownloadProbe:
+    """Probe, before any transaction, the download a request's ImageNet weights would need
+    (`build_config` then checks against this answer and never waits on the network)."""
+    try:
+        data = load_preset(preset) if preset is not None else dict(config or {})
+        data = apply_overrides(data, overrides)
+    except (UnknownPreset, InvalidOverride):
+        return DownloadProbe()  # build_config refuses the request, naming the field
+    return probe_downloads(settings, data)
 
 
 def _check_limits(config: TrainConfig, settings: Settings, origin: Loc, overrides: Mapping[str, Any]) -> None:

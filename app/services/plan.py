@@ -24,7 +24,7 @@ def preview_plan(*, uow: UnitOfWork, principal: Principal, request: RunCreate) -
     with uow.reading() as db:
         config = build_config(
             db=db, settings=settings, principal=principal, config=request.config, preset=request.preset,
-            overrides=request.overrides, name=request.name, weights_check=False,
+            overrides=request.overrides, name=request.name, downloads=None,
         )  # fmt: skip
     try:
         return plan_for(config, settings.data_dir)

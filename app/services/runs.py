@@ -38,7 +38,7 @@ from app.schemas.runs import (
 )
 from app.schemas.train_config import TrainConfig
 from app.services import disk, metrics
-from app.services.configs import build_config
+from app.services.configs import build_config, probe_request
 from app.services.errors import (
     ArtifactNotFound,
     BrokerUnavailable,
@@ -65,11 +65,12 @@ def create_run(*, uow: UnitOfWork, principal: Principal, request: RunCreate) -> 
         BrokerUnavailable: the queue is down; nothing was stored.
     """
     queue = _queue(uow.settings, request.queue)
+    downloads = probe_request(uow.settings, config=request.config, preset=request.preset, overrides=request.overrides)
     # The reads below (a source run, `run:<id>` weights, the quota) and the insert are one write.
     with uow.writing() as db:
         config = build_config(
             db=db, settings=uow.settings, principal=principal, config=request.config, preset=request.preset,
-            overrides=request.overrides, name=request.name,
+            overrides=request.overrides, name=request.name, downloads=downloads,
         )  # fmt: skip
         (run,) = _insert_and_enqueue(uow, db, principal=principal, configs=[config], queue=queue, cloned_from=None)
     return run
@@ -94,10 +95,12 @@ def create_study(*, uow: UnitOfWork, principal: Principal, request: StudyCreate)
     if study is None:
         raise InvalidInput.at(("body", "study"), f"unknown study {request.study!r}; allowed: {', '.join(STUDIES)}")
     queue = _queue(uow.settings, request.queue)
+    probes = {p: probe_request(uow.settings, config=None, preset=p, overrides=request.overrides) for p in study.presets}
     with uow.writing() as db:
         configs = [
             build_config(
-                db=db, settings=uow.settings, principal=principal, config=None, preset=p, overrides=request.overrides
+                db=db, settings=uow.settings, principal=principal, config=None, preset=p, overrides=request.overrides,
+                downloads=probes[p],
             )
             for p in study.presets
         ]
@@ -108,13 +111,16 @@ def create_study(*, uow: UnitOfWork, principal: Principal, request: StudyCreate)
 def clone_run(*, uow: UnitOfWork, principal: Principal, run_id: int, request: RunClone) -> RunRead:
     """A new queued run, owned by `principal`, with `run_id`'s config and `request.overrides` applied."""
     settings = uow.settings
+    with uow.reading() as db:  # a run's config never changes: probe its weights' download outside the write
+        source_config = _get(db, run_id, principal=principal).config
+    downloads = probe_request(settings, config=source_config, preset=None, overrides=request.overrides)
     with uow.writing() as db:
         source = _get(db, run_id, principal=principal)
         # A queue the admin has since removed falls back to the default one.
         queue = _queue(settings, request.queue or (source.queue if source.queue in settings.queues else None))
         config = build_config(
             db=db, settings=settings, principal=principal, config=source.config, preset=None,
-            overrides=request.overrides, name=request.name or clone_name(source.name, source.id),
+            overrides=request.overrides, name=request.name or clone_name(source.name, source.id), downloads=downloads,
         )  # fmt: skip
         (run,) = _insert_and_enqueue(uow, db, principal=principal, configs=[config], queue=queue,
                                      cloned_from=source.id)  # fmt: skip

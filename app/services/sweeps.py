@@ -38,7 +38,7 @@ from app.schemas.runs import MAX_ID
 from app.schemas.sweeps import BestTrial, SweepRead, SweepSpec, SweepSummary, TrialRead
 from app.schemas.train_config import TrainConfig
 from app.services import runs
-from app.services.configs import build_config
+from app.services.configs import build_config, probe_request
 from app.services.errors import (
     BrokerUnavailable,
     FieldError,
@@ -48,6 +48,7 @@ from app.services.errors import (
     SweepStateConflict,
 )
 from app.services.unit_of_work import UnitOfWork
+from app.services.weights import DownloadProbe
 from app.settings import Settings
 from app.sweeps.errors import InvalidSweep
 from app.sweeps.space import apply, check_sweep, overrides_for, trial_params
@@ -74,8 +75,11 @@ def create_sweep(*, uow: UnitOfWork, principal: Principal, spec: SweepSpec) -> S
         QuotaExceeded: the first trials would take the user past the quota of active runs.
         BrokerUnavailable: the queue is down; nothing was stored.
     """
+    downloads = probe_request(
+        uow.settings, config=spec.base.config, preset=spec.base.preset, overrides=spec.base.overrides
+    )  # before any transaction: never wait on the network inside one
     with uow.reading() as db:
-        base = _base_config(db, uow.settings, principal, spec)
+        base = _base_config(db, uow.settings, principal, spec, downloads)
     try:
         check_sweep(spec, base)
     except InvalidSweep as exc:
@@ -273,13 +277,15 @@ def _storage(settings: Settings) -> optuna.storages.BaseStorage:
     return _STORAGES[key]
 
 
-def _base_config(db: Session, settings: Settings, principal: Principal, spec: SweepSpec) -> TrainConfig:
+def _base_config(
+    db: Session, settings: Settings, principal: Principal, spec: SweepSpec, downloads: DownloadProbe
+) -> TrainConfig:
     """The base config as a run would get it (server limits, `run:<id>` weights of the caller),
     errors located under `body.base`."""
     try:
         return build_config(
             db=db, settings=settings, principal=principal, config=spec.base.config, preset=spec.base.preset,
-            overrides=spec.base.overrides,
+            overrides=spec.base.overrides, downloads=downloads,
         )  # fmt: skip
     except InvalidInput as exc:
         raise InvalidInput([FieldError(("body", "base", *e.loc[1:]), e.msg, e.type) for e in exc.errors]) from None

@@ -413,6 +413,19 @@ def check_name(name: str) -> str:
     return name
 
 
+def check_free_name(*, uow: UnitOfWork, name: str) -> None:
+    """Refuse a name an upload may not take, before its archive is read (the no-JavaScript form
+    calls it as soon as the `name` field arrives).
+
+    Raises:
+        InvalidInput: not a slug (loc `name`).
+        DatasetNameTaken: a dataset has that name, or its folder exists.
+    """
+    check_name(name)
+    with uow.reading() as db:
+        _check_free(db, name, uow.settings.data_dir / UPLOADS_FOLDER / name)
+
+
 def _check_free(db: Session, name: str, final: Path) -> None:
     path = f"{UPLOADS_FOLDER}/{name}"
     taken = db.scalar(select(DatasetFolder.id).where(DatasetFolder.path == path).limit(1))
@@ -473,12 +486,10 @@ def create_upload(*, uow: UnitOfWork, principal: Principal, name: str, source: B
     Either the dataset is registered with its folder in place, or nothing is left. The
     archive is checked outside any transaction; only the registration at the end writes.
     """
-    check_name(name)
+    check_free_name(uow=uow, name=name)
     settings = uow.settings
     uploads = settings.data_dir / UPLOADS_FOLDER
     final = uploads / name
-    with uow.reading() as db:
-        _check_free(db, name, final)
     uploads.mkdir(parents=True, exist_ok=True)
     sweep_abandoned(uploads)
     work = Path(tempfile.mkdtemp(prefix=INCOMING_PREFIX, dir=uploads))  # hidden: scans skip it

@@ -4,13 +4,16 @@ anything is stored or queued. The test settings keep downloads off and an empty 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import redis
-from conftest import TINY, make_run
+from conftest import TINY, Backend, local_client, make_run, make_settings
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.main import create_app
 from app.models import Run, RunStatus
 from app.queue import is_sql_broker, runs_waiting_in_sql_broker
 from app.settings import Settings
@@ -108,3 +111,27 @@ def test_the_form_preselects_imagenet_only_when_the_file_is_here(client: TestCli
 def test_the_plan_preview_still_draws_a_schedule_without_the_weights(client: TestClient) -> None:
     response = client.post("/api/plan", json={"config": IMAGENET})
     assert response.status_code == 200 and response.json()["epochs"] == TINY["epochs"]
+
+
+def test_a_configs_allow_download_cannot_overrule_the_admin(
+    client: TestClient, settings: Settings, db: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The file sits in torch hub's folder, which only a server allowing downloads reads.
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    settings.torch_hub_folder.mkdir(parents=True)
+    (settings.torch_hub_folder / FILE).write_bytes(b"placeholder: never loaded")
+    before = messages_waiting(settings)
+    response = client.post("/api/runs", json={"config": {**IMAGENET, "allow_download": True}})
+    assert_refused_at_weights(response, ["body", "config", "weights"], settings)
+    assert "STAGEWISE_ALLOW_DOWNLOAD=false" in response.text
+    assert (run_rows(db), messages_waiting(settings)) == (0, before)
+
+
+def test_a_configs_allow_download_false_turns_an_admins_downloads_off(
+    backend: Backend, tmp_path: Path, db: Session
+) -> None:
+    settings = make_settings(backend, tmp_path / "data", allow_download=True)
+    with local_client(create_app(settings)) as client:
+        response = client.post("/api/runs", json={"config": {**IMAGENET, "allow_download": False}})
+    assert_refused_at_weights(response, ["body", "config", "weights"], settings)
+    assert "allow_download: false" in response.text and run_rows(db) == 0

@@ -6,7 +6,7 @@ ClearML CVE-2024-24590). Each payload here is live (the first tests run it throu
 loader and see it act) and only touches a marker file. The unit tests feed every payload to
 each loader; the end-to-end tests plant them where a user, or anyone who can write to the
 data root, could: a `weights:` path, the ImageNet weights folder, torch hub's folder (read
-when a run allows downloads), a run's `best.pt` (`weights: run:<id>`), a run's `checkpoint.pt`
+when the server allows downloads), a run's `best.pt` (`weights: run:<id>`), a run's `checkpoint.pt`
 before it resumes, a CIFAR-10 batch and an uploaded archive. Then a real server and worker train, and each run must fail with one sentence naming
 the file, no marker may appear, and the same worker must train the next run.
 """
@@ -167,9 +167,13 @@ TORCH_HOME = "torch-home"  # under the stack's folder: the worker's torch.hub.ge
 
 @pytest.fixture(scope="module")
 def stack(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The integration stack, with an ImageNet weights folder and a torch hub folder of its own to plant files in."""
+    """The integration stack, with an ImageNet weights folder and a torch hub folder of its own to plant files in.
+
+    Its admin allows downloads (the only way a run reads torch hub's folder): no run here needs
+    the network, since the one file a download would fetch is already planted in that folder.
+    """
     root = tmp_path_factory.mktemp(f"pickles-{backend.name}")
-    made = make_settings(backend, root / "data", weights_dir=root / "weights")
+    made = make_settings(backend, root / "data", weights_dir=root / "weights", allow_download=True)
     reset_database(made)
     running = Stack(made, root)
     with pytest.MonkeyPatch.context() as env:
@@ -245,7 +249,7 @@ def plant(
         "weights: a pickle named .safetensors": ({**CLEAN, "weights": "hostile/model.safetensors"}, "model.safetensors"),
         "weights: imagenet, from the weights folder": ({**CLEAN, "weights": "imagenet"}, imagenet),
         "weights: imagenet, downloads allowed, from torch hub's folder": (
-            {**CLEAN, "backbone": "resnet34", "weights": "imagenet", "allow_download": True}, f"hub/checkpoints/{hub_cached}",
+            {**CLEAN, "backbone": "resnet34", "weights": "imagenet"}, f"hub/checkpoints/{hub_cached}",
         ),
         "a CIFAR-10 batch": ({**CLEAN, "dataset": cifar}, "cifar-10-batches-py/data_batch_1"),
         "weights: a pickle sent in an upload": ({**CLEAN, "weights": f"uploads/{UPLOAD}/model.pt"}, f"{UPLOAD}/model.pt"),

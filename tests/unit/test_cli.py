@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -28,18 +29,43 @@ def empty_data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     get_settings.cache_clear()
 
 
-def test_train_on_real_ants_and_bees_writes_metrics_summary_and_checkpoint(data_root: Path, tmp_path: Path) -> None:
-    out = tmp_path / "run"
+@pytest.fixture(scope="module")
+def trained_on_ants_and_bees(tmp_path_factory: pytest.TempPathFactory, shared_datasets: Path) -> tuple[Path, str]:
+    """`stagewise train` of Ants & Bees for one epoch on a fresh data root (no decode cache yet):
+    (the run folder, its stderr)."""
+    root = tmp_path_factory.mktemp("cli-train")
+    (root / "data").mkdir()
+    (root / "data/hymenoptera_data").symlink_to(shared_datasets / "hymenoptera_data", target_is_directory=True)
+    out = root / "run"
     command = [
         sys.executable, "-m", "app.cli", "train", "ants-bees/finetune", "--out", str(out),
         "--epochs", "1", "--device", "cpu", "--set", "weights=none", "--set", "image_size=64",
     ]  # fmt: skip
-    env = {**os.environ, "STAGEWISE_DATA_DIR": str(data_root)}
+    env = {**os.environ, "STAGEWISE_DATA_DIR": str(root / "data")}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr
+    return out, done.stderr
+
+
+def test_the_preparing_line_counts_decoded_images_up_to_the_total_with_a_rate_and_eta(
+    trained_on_ants_and_bees: tuple[Path, str],
+) -> None:
+    stderr = trained_on_ants_and_bees[1]
+    counts = [(int(done.replace(",", "")), int(total.replace(",", "")))
+              for done, total in re.findall(r"(\d[\d,]*)/(\d[\d,]*) images", stderr)]  # fmt: skip
+    assert len({total for _, total in counts}) == 1 and counts[0][0] == 0, counts
+    done = [d for d, _ in counts]
+    assert done == sorted(done) and done[-1] == counts[0][1] > 100  # rises to every image of the selection
+    assert re.search(r"\d+/\d+ images, [\d,]+ img/s, ETA \d\d:\d\d", stderr), stderr[-2000:]
+
+
+def test_train_on_real_ants_and_bees_writes_metrics_summary_and_checkpoint(
+    trained_on_ants_and_bees: tuple[Path, str],
+) -> None:
+    out, stderr = trained_on_ants_and_bees
     # Progress from the first second (the data set being decoded included), a summary at the end.
-    assert "preparing hymenoptera: reading, decoding or caching images" in done.stderr
-    assert "finished: 1/1 epochs in" in done.stderr and f"files in {out}" in done.stderr
+    assert "preparing hymenoptera: reading, decoding or caching images" in stderr
+    assert "finished: 1/1 epochs in" in stderr and f"files in {out}" in stderr
     (line,) = (out / "metrics.jsonl").read_text().splitlines()
     assert {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_acc", "lr", "images_per_s", "seconds"} <= set(json.loads(line))
     assert json.loads((out / "summary.json").read_text())["epochs_done"] == 1

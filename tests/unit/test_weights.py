@@ -164,3 +164,23 @@ def test_a_checkpoint_write_whose_run_was_lost_meanwhile_leaves_the_old_file(tmp
     assert (checkpoints.load_tensors(path, what="checkpoint")["epoch"], sorted(p.name for p in tmp_path.iterdir())) == (
         4, ["checkpoint.pt"],
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("server", "config"),
+    [(False, True), (True, False)],
+    ids=["the admin's off beats the config's true", "the config's false narrows the admin's on"],
+)
+def test_downloads_need_both_the_admin_and_the_config(
+    server: bool, config: bool, tmp_path: Path, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A file in torch hub's folder is what a download would have left there: reading it is a download's outcome.
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    hub = Path(torch.hub.get_dir()) / "checkpoints"
+    hub.mkdir(parents=True)
+    torch.save(_resnet18_state(), hub / imagenet_weights_file("resnet18")[0])
+    asked = TrainConfig(weights="imagenet", allow_download=config)
+    with pytest.raises(WeightsUnavailable, match="resnet18"):
+        build_model(asked, 2, data_root=root, weights_dir=tmp_path / "weights", allow_download=server)
+    model = build_model(TrainConfig(weights="imagenet"), 2, data_root=root, weights_dir=tmp_path / "w", allow_download=True)
+    assert model.fc.out_features == 2  # the same file is read when both allow it

@@ -153,12 +153,14 @@ def build_model(
     Args:
         config: `backbone` picks the architecture; `weights` is "none" (random),
             "imagenet" (torchvision's default weights) or a checkpoint file under
-            `data_root`. `config.allow_download` also permits downloading.
+            `data_root`. `config.allow_download: false` forbids downloading for this run;
+            it cannot permit what `allow_download` (the admin's setting) forbids.
         num_classes: outputs of the new head.
         data_root: checkpoint paths are relative to it and may not leave it.
         weights_dir: where ImageNet weight files are looked up (default: torch hub's
             `checkpoints/` folder, where torchvision itself caches them).
-        allow_download: fetch missing ImageNet weights from download.pytorch.org.
+        allow_download: fetch missing ImageNet weights from download.pytorch.org (the server's
+            setting: the config can only narrow it).
 
     Raises:
         WeightsUnavailable: ImageNet weights are missing and downloading is not allowed.
@@ -170,7 +172,7 @@ def build_model(
         return _architecture(spec, num_classes)
     if config.weights == "imagenet":
         model = torchvision.models.get_model(spec.name, weights=None)
-        state = _imagenet_state_dict(spec.name, weights_dir, allow_download or config.allow_download)
+        state = _imagenet_state_dict(spec.name, weights_dir, allow_download and config.allow_download is not False)
         _load_weights(model, state, spec, source=f"ImageNet weights of {spec.name}")
         _replace_head(model, spec, num_classes)
         return model

@@ -54,6 +54,7 @@ FAKE_SIDE = 32
 # Share of the machine's available memory the decoded images may take (the rest: the model,
 # batches, the OS). A larger selection is refused with a message instead of an OOM kill.
 MEMORY_SHARE = 0.8
+OnDecode = Callable[[int, int], None]  # (images decoded so far, images to decode)
 
 
 @dataclass
@@ -112,14 +113,18 @@ class _Pool:
     train_count: int = 0  # official splits: the first train_count positions are the training set
 
     def take(
-        self, positions: list[int], size: int, *, num_workers: int, on_bad_image: str
+        self, positions: list[int], size: int, *, num_workers: int, on_bad_image: str,
+        on_image: Callable[[], None] | None = None,
     ) -> tuple[torch.Tensor, list[int], list[str]]:
-        """The images at `positions` as (uint8 tensor, kept positions, skipped file names)."""
+        """The images at `positions` as (uint8 tensor, kept positions, skipped file names);
+        `on_image` is called after each file decoded (never for pixels already in memory)."""
         if self.pixels is not None:
             return self.pixels[torch.tensor(positions, dtype=torch.int64)], positions, []
         assert self.root is not None and self.files is not None
         paths = [self.root / self.files[p] for p in positions]
-        images, kept, _ = decode_images(paths, size, num_workers=num_workers, on_bad_image=on_bad_image)
+        images, kept, _ = decode_images(
+            paths, size, num_workers=num_workers, on_bad_image=on_bad_image, on_image=on_image
+        )
         kept_positions = [positions[k] for k in kept]
         skipped = sorted(set(positions) - set(kept_positions))
         return images, kept_positions, [self.files[p] for p in skipped]
@@ -437,7 +442,7 @@ def select_files(config: DatasetConfig, data_root: Path) -> tuple[Path, dict[str
 
 def load_data(
     config: DatasetConfig, data_root: Path, image_size: int, *, num_workers: int = 0, cache_dir: Path | None = None,
-    cache_budget_bytes: int | None = None, memory_budget_bytes: int | None = None,
+    cache_budget_bytes: int | None = None, memory_budget_bytes: int | None = None, on_decode: OnDecode | None = None,
 ) -> LoadedData:
     """Find, split and decode a dataset into uint8 tensors in memory.
 
@@ -453,6 +458,9 @@ def load_data(
             entries go first); None: no limit.
         memory_budget_bytes: the most bytes the decoded images may take in memory;
             None: `MEMORY_SHARE` of the memory this machine has available now.
+        on_decode: called with (images decoded, images to decode) before the first file
+            and after each one, when files are decoded (not on a cache hit, nor for
+            datasets already in memory: CIFAR-10's batches, digits).
 
     Raises:
         DatasetNotFound: the dataset's folder or files are missing.
@@ -468,7 +476,7 @@ def load_data(
     stored = decoded_cache.read(entry) if entry is not None else None
     if stored is not None:
         return _assemble(pool, stored, size, from_cache=True)
-    stored = _decode_splits(pool, split, size, config, num_workers)
+    stored = _decode_splits(pool, split, size, config, num_workers, on_decode)
     if entry is not None:
         decoded_cache.write(entry, *stored, budget_bytes=cache_budget_bytes)
     return _assemble(pool, stored, size, from_cache=False)
@@ -522,18 +530,36 @@ def _cache_entry(
 
 
 def _decode_splits(
-    pool: _Pool, split: SplitIndices, size: int, config: DatasetConfig, num_workers: int
+    pool: _Pool, split: SplitIndices, size: int, config: DatasetConfig, num_workers: int, on_decode: OnDecode | None
 ) -> tuple[dict[str, torch.Tensor], list[str]]:
     """Every split's images, labels and kept pool positions as flat tensors, and skipped files."""
     tensors: dict[str, torch.Tensor] = {}
     skipped: list[str] = []
+    on_image = _counter(len(split.train) + len(split.val) + len(split.test), on_decode) if pool.files else None
     for name, positions in (("train", split.train), ("val", split.val), ("test", split.test)):
-        images, kept, bad = pool.take(positions, size, num_workers=num_workers, on_bad_image=config.on_bad_image)
+        images, kept, bad = pool.take(
+            positions, size, num_workers=num_workers, on_bad_image=config.on_bad_image, on_image=on_image
+        )
         tensors[f"{name}.images"] = images
         tensors[f"{name}.labels"] = torch.tensor([pool.labels[p] for p in kept], dtype=torch.int64)
         tensors[f"{name}.indices"] = torch.tensor(kept, dtype=torch.int64)
         skipped.extend(bad)
     return tensors, skipped
+
+
+def _counter(total: int, on_decode: OnDecode | None) -> Callable[[], None] | None:
+    """A per-image callback that tells `on_decode` (done, total), starting with (0, total) now."""
+    if on_decode is None:
+        return None
+    done = 0
+    on_decode(0, total)
+
+    def one_more() -> None:
+        nonlocal done
+        done += 1
+        on_decode(done, total)
+
+    return one_more
 
 
 def _assemble(

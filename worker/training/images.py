@@ -8,7 +8,7 @@ epoch after that augments tensors (`worker.training.transforms`).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -97,7 +97,8 @@ def _store(out: torch.Tensor | None, pixels: np.ndarray, count: int, slot: int, 
 
 
 def decode_images(
-    paths: Sequence[Path], size: int | None, *, num_workers: int = 0, on_bad_image: str = "error"
+    paths: Sequence[Path], size: int | None, *, num_workers: int = 0, on_bad_image: str = "error",
+    on_image: Callable[[], None] | None = None,
 ) -> tuple[torch.Tensor, list[int], list[Path]]:
     """Decode image files into one uint8 tensor.
 
@@ -107,6 +108,7 @@ def decode_images(
             the native size, which must then be the same for every image.
         num_workers: decoding threads (Pillow releases the GIL); 0 means one per CPU.
         on_bad_image: "error" raises on an unreadable file, "skip" leaves it out.
+        on_image: called (in this thread) after each file is decoded or skipped, for progress.
 
     Returns:
         (images, kept, skipped): an (N, 3, S, S) uint8 tensor of the decoded images,
@@ -125,6 +127,8 @@ def decode_images(
     with ThreadPoolExecutor(max_workers=num_workers or os.cpu_count() or 1) as pool:
         try:
             for position, pixels in enumerate(pool.map(read, paths)):
+                if on_image is not None:
+                    on_image()
                 if pixels is None:
                     skipped.append(paths[position])
                     continue

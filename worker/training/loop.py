@@ -446,10 +446,10 @@ def _start_session(
     torch.manual_seed(config.seed)  # the new head's (and a scratch model's) initial weights
     cache_dir = runtime.data_root / ".cache" / "decoded" if runtime.decode_cache else None
     with preparing(f"preparing {config.dataset.label}: reading, decoding or caching images, building {config.backbone}",
-                   enabled=runtime.progress):  # fmt: skip
+                   enabled=runtime.progress) as prepared:  # fmt: skip
         data = load_data(
             config.dataset, runtime.data_root, image_size, num_workers=runtime.num_workers, cache_dir=cache_dir,
-            cache_budget_bytes=runtime.decode_cache_budget_bytes,
+            cache_budget_bytes=runtime.decode_cache_budget_bytes, on_decode=prepared.images,
         )
         model = build_model(
             config, len(data.class_names), data_root=runtime.data_root,

@@ -95,10 +95,32 @@ class Progress:
         self._bar.close()
 
 
+class Preparing:
+    """The "preparing" line: what is being done, the time since it started and, while images
+    are decoded, how many of how many, at what rate and how long is left."""
+
+    def __init__(self, bar: tqdm, what: str) -> None:
+        self._bar, self._what = bar, what
+        self._started: float | None = None  # when decoding began
+
+    def images(self, done: int, total: int) -> None:
+        """`done` of `total` images decoded (called after each one: cheap; drawn once a second,
+        and at once for the first and the last)."""
+        now = time.monotonic()
+        if self._started is None or done == 0:
+            self._started = now
+        elapsed = now - self._started
+        text = f"{self._what} — {done:,}/{total:,} images"
+        if done and elapsed > 0:
+            rate = done / elapsed
+            text += f", {rate:,.0f} img/s, ETA {tqdm.format_interval((total - done) / rate)}"
+        self._bar.set_description_str(text, refresh=done in (0, total))
+
+
 @contextmanager
-def preparing(what: str, *, enabled: bool) -> Iterator[None]:
+def preparing(what: str, *, enabled: bool) -> Iterator[Preparing]:
     """A line on stderr whose clock ticks every second while data is found, decoded or cached
-    and the model built, so a long start is not silence."""
+    and the model built, so a long start is not silence; decoding adds its count and ETA."""
     bar = tqdm(total=None, disable=not enabled, file=sys.stderr, bar_format="{desc} {elapsed}", desc=what)
     stop = threading.Event()
 
@@ -110,7 +132,7 @@ def preparing(what: str, *, enabled: bool) -> Iterator[None]:
     if enabled:
         ticker.start()
     try:
-        yield
+        yield Preparing(bar, what)
     finally:
         stop.set()
         if enabled:
