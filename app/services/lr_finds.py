@@ -18,7 +18,7 @@ from app.db.types import utcnow
 from app.queue import BROKER_ERRORS
 from app.schemas.accounts import Principal
 from app.schemas.lr_finds import LrFindCreate, LrFindJob, LrFindRead, LrFindResult
-from app.services.configs import build_config
+from app.services.configs import build_config, probe_request
 from app.services.errors import BrokerUnavailable, LrFindNotFound
 from app.services.unit_of_work import UnitOfWork
 from app.settings import Settings
@@ -33,10 +33,11 @@ def create_lr_find(*, uow: UnitOfWork, principal: Principal, request: LrFindCrea
         InvalidInput: the config, preset or overrides do not make a valid config.
         BrokerUnavailable: the queue is down; nothing was kept.
     """
+    downloads = probe_request(uow.settings, config=request.config, preset=request.preset, overrides=request.overrides)
     with uow.reading() as db:
         config = build_config(
             db=db, settings=uow.settings, principal=principal, config=request.config, preset=request.preset,
-            overrides=request.overrides,
+            overrides=request.overrides, downloads=downloads,
         )  # fmt: skip
     job = LrFindJob(
         id=uuid.uuid4().hex, state="queued", base_lr=config.optimizer.lr, start=request.start, end=request.end,

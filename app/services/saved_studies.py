@@ -37,10 +37,11 @@ from app.schemas.saved_studies import (
     StudyRerun,
 )
 from app.services import runs
-from app.services.configs import build_config
+from app.services.configs import build_config, probe_request
 from app.services.datasets import UPLOAD_PREFIX
 from app.services.errors import FieldError, InvalidInput, RunNotFound, StudyNotFound
 from app.services.unit_of_work import UnitOfWork
+from app.services.weights import DownloadProbe
 
 SEED_SUFFIX = re.compile(r" \(seed -?\d+\)$")
 
@@ -105,12 +106,19 @@ def rerun_study(*, uow: UnitOfWork, principal: Principal, name: str, request: St
             `body.dataset`, `body.backbone`), or the queue is unknown.
         QuotaExceeded, BrokerUnavailable: as for any run; nothing is stored.
     """
+    with uow.reading() as db:
+        sources = {configuration_key(run.config): run.config for run in _members(db, principal, name)}
+    # The weights' download probe may wait on the network: never inside the write block.
+    probes = {
+        key: probe_request(uow.settings, config=config, preset=None, overrides=overrides(config, request, 0))
+        for key, config in sources.items()
+    }
     with uow.writing() as db:
         members = _members(db, principal, name)
         configs, seen = [], set()
-        for config in {configuration_key(run.config): run.config for run in members}.values():
+        for key, config in {configuration_key(run.config): run.config for run in members}.items():
             for seed in request.seeds:
-                made = _config_for(db, uow, principal, config, request, seed)
+                made = _config_for(db, uow, principal, config, request, seed, probes.get(key))
                 key = configuration_key(made.model_dump(mode="json")), seed
                 if key not in seen:  # overrides can make two configurations one
                     seen.add(key)
@@ -121,13 +129,20 @@ def rerun_study(*, uow: UnitOfWork, principal: Principal, name: str, request: St
 
 
 def _config_for(
-    db: Session, uow: UnitOfWork, principal: Principal, config: dict[str, Any], request: StudyRerun, seed: int
+    db: Session,
+    uow: UnitOfWork,
+    principal: Principal,
+    config: dict[str, Any],
+    request: StudyRerun,
+    seed: int,
+    downloads: DownloadProbe | None,
 ) -> Any:
     name = SEED_SUFFIX.sub("", str(config.get("name") or "run"))
     try:
         return build_config(
             db=db, settings=uow.settings, principal=principal, config=config, preset=None,
             overrides=overrides(config, request, seed), name=f"{name} (seed {seed})"[:200],
+            downloads=downloads or DownloadProbe(),
         )  # fmt: skip
     except InvalidInput as exc:
         raise InvalidInput([FieldError(_override_loc(e.loc, request), e.msg, e.type) for e in exc.errors]) from None
