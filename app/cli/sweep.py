@@ -62,8 +62,12 @@ def progress_line(sweep: dict[str, Any]) -> str:
     ended = sum(1 for t in trials if t["state"] not in LIVE)
     filled = round(20 * ended / planned)
     best = "—" if sweep["best"] is None else f"{sweep['best']['value']:.4g}"
-    return (f"[{'#' * filled}{'-' * (20 - filled)}] {ended}/{planned} trials ended · "
+    line = (f"[{'#' * filled}{'-' * (20 - filled)}] {ended}/{planned} trials ended · "
             f"{len(trials) - ended} in flight · best {best}")  # fmt: skip
+    states = [state for r in sweep.get("repeats", []) for state in r["states"]]
+    if states:
+        line += f" · repeats {sum(1 for s in states if s not in LIVE)}/{len(states)} ended"
+    return line
 
 
 def leaderboard(sweep: dict[str, Any], *, top: int) -> str:
@@ -79,7 +83,29 @@ def leaderboard(sweep: dict[str, Any], *, top: int) -> str:
         state = t["state"] + (f"@{t['pruned_epoch'] + 1}" if t.get("pruned_epoch") is not None else "")
         params = ", ".join(f"{k}={_short(v)}" for k, v in t["params"].items())
         lines.append(f"{t['number']:>5}  {state:<9}  {value:>8}  {t['run_id']:>5}  {params}")
-    return "\n".join(lines)
+    return "\n".join([*lines, *repeat_lines(sweep)])
+
+
+def repeat_lines(sweep: dict[str, Any]) -> list[str]:
+    """The best configurations trained again with other seeds (`repeat_best`): mean ± std per configuration."""
+    if not sweep.get("repeats"):
+        return []
+    lines = ["", f"best configurations over more seeds · {sweep['objective']} and test accuracy, mean ± std",
+             f"{'trial':>5}  {'objective':>17}  {'test acc':>17}  {'seeds':<8}  params"]  # fmt: skip
+    for r in sweep["repeats"]:
+        seeds = ",".join(str(seed) for seed in r["seeds"])
+        ended = sum(1 for state in r["states"] if state not in LIVE)
+        pending = "" if ended == len(r["states"]) else f"  ({ended}/{len(r['states'])} ended)"
+        params = ", ".join(f"{k}={_short(v)}" for k, v in r["params"].items())
+        lines.append(f"{r['trial_number']:>5}  {_spread(r['mean'], r['std']):>17}  "
+                     f"{_spread(r.get('test_acc_mean'), r.get('test_acc_std')):>17}  {seeds:<8}  {params}{pending}")  # fmt: skip
+    return lines
+
+
+def _spread(mean: float | None, std: float | None) -> str:
+    if mean is None:
+        return "—"
+    return f"{mean:.4f}" + ("" if std is None else f" ± {std:.4f}")
 
 
 def _short(value: Any) -> str:

@@ -275,3 +275,15 @@ def test_a_sweep_on_an_unknown_queue_is_refused_naming_it(client: TestClient, db
     assert [e["loc"] for e in response.json()["detail"]] == [["body", "queue"]]
     assert "nowhere" in response.json()["detail"][0]["msg"]
     assert counts(db) == (0, 0)
+
+
+def test_the_sweep_page_shows_the_repeats_mean_and_std(client: TestClient, db: Session, uow: UnitOfWork) -> None:
+    sweep_id = create(client, spec(parallel=4, repeat_best={"top": 1, "seeds": 2}))["id"]
+    assert 'id="repeats-pending"' in client.get(f"/sweeps/{sweep_id}").text
+    end_trials(db, sweep_id, RunStatus.succeeded)
+    sweeps.advance_sweep(uow=uow, sweep_id=sweep_id)
+    assert 'data-states="queued,queued"' in client.get(f"/sweeps/{sweep_id}").text
+    end_repeats(db, sweep_id)
+    sweeps.advance_sweep(uow=uow, sweep_id=sweep_id)
+    page = client.get(f"/sweeps/{sweep_id}").text
+    assert 'data-states="complete,complete"' in page and "15.00% ± 7.07%" in page and "7.50% ± 3.54%" in page
