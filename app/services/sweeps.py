@@ -246,16 +246,18 @@ def advance_stalled_sweeps(*, uow: UnitOfWork) -> list[int]:
         The ids of the sweeps advanced.
     """
     is_trial, active = Run.trial_number.is_not(None), Run.status.in_(ACTIVE)
+    is_repeat = Run.sweep_id.is_not(None) & Run.trial_number.is_(None)
     with uow.reading() as db:
         rows = db.execute(
-            select(Sweep.id, Sweep.spec, func.count(Run.id).filter(is_trial), func.count(Run.id).filter(active),
-                   func.count(Run.id).filter(Run.sweep_id.is_not(None), Run.trial_number.is_(None)))
+            select(Sweep.id, Sweep.spec, func.count(Run.id).filter(is_trial), func.count(Run.id).filter(is_trial, active),
+                   func.count(Run.id).filter(active), func.count(Run.id).filter(is_repeat))
             .outerjoin(Run, Run.sweep_id == Sweep.id).where(Sweep.state == SweepState.running).group_by(Sweep.id)
         ).all()  # fmt: skip
     stalled = [
-        sweep_id for sweep_id, spec, created, in_flight, repeats in rows
+        sweep_id for sweep_id, spec, created, trials_in_flight, in_flight, repeats in rows
         if in_flight == 0 or min(spec["parallel"] - in_flight, (spec["trials"] or 0) - created) > 0
-        or (created >= (spec["trials"] or 0) and in_flight < spec["parallel"] and repeats < _repeats_planned(spec))
+        or (created >= (spec["trials"] or 0) and trials_in_flight == 0 and in_flight < spec["parallel"]
+            and repeats < _repeats_planned(spec))
     ]  # fmt: skip
     for sweep_id in stalled:
         advance_sweep(uow=uow, sweep_id=sweep_id)

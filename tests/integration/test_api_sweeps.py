@@ -287,3 +287,12 @@ def test_the_sweep_page_shows_the_repeats_mean_and_std(client: TestClient, db: S
     sweeps.advance_sweep(uow=uow, sweep_id=sweep_id)
     page = client.get(f"/sweeps/{sweep_id}").text
     assert 'data-states="complete,complete"' in page and "15.00% ± 7.07%" in page and "7.50% ± 3.54%" in page
+
+
+def test_a_sweep_still_searching_is_not_stalled_for_its_repeats(client: TestClient, db: Session, uow: UnitOfWork) -> None:
+    sweep = create(client, spec(parallel=2, trials=2, repeat_best={"top": 1, "seeds": 2}))
+    first = db.get(Run, sweep["trials"][0]["run_id"])
+    first.status, first.finished_at, first.best_val_acc = RunStatus.succeeded, utcnow(), 0.5
+    db.commit()
+    sweeps.advance_sweep(uow=uow, sweep_id=sweep["id"])  # one trial in flight, the budget spent: nothing to do
+    assert sweeps.advance_stalled_sweeps(uow=uow) == []
