@@ -160,6 +160,8 @@ class SweepSpec(_Frozen):
     objective: Literal["val_acc", "val_loss"] = "val_acc"
     repeat_best: RepeatBest | None = None
     seed: int = 0
+    # The queue (GPU kind) its trials and repeats go to; None: the server's default queue.
+    queue: str | None = Field(default=None, max_length=64)
 
     @field_validator("space")
     @classmethod
@@ -250,6 +252,25 @@ class BestTrial(BaseModel):
     config: dict[str, Any]
 
 
+class RepeatRead(BaseModel):
+    """One of the best configurations trained again with other seeds (`repeat_best`).
+
+    `mean` and `std` are over the repeats that ended with a value (the sample standard
+    deviation, None below two); the trial that chose the configuration is not among them,
+    so the numbers are not biased towards its lucky seed.
+    """
+
+    trial_number: int = Field(description="the trial whose configuration is repeated")
+    params: dict[str, Any]
+    seeds: list[int]
+    runs: list[int]
+    states: list[TrialStateName]
+    mean: float | None
+    std: float | None
+    test_acc_mean: float | None = None
+    test_acc_std: float | None = None
+
+
 class SweepSummary(BaseModel):
     """A sweep in the list: what it searches and how far it is."""
 
@@ -261,6 +282,7 @@ class SweepSummary(BaseModel):
     objective: str
     planned_trials: int
     parallel: int
+    queue: str
     trial_counts: dict[str, int] = Field(description="trials per state")
     best_value: float | None
     owner_name: str | None
@@ -274,3 +296,4 @@ class SweepRead(SweepSummary):
     spec: dict[str, Any]
     trials: list[TrialRead]
     best: BestTrial | None
+    repeats: list[RepeatRead] = Field(default_factory=list, description="the best configurations over more seeds")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import statistics
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from app.presets import InvalidOverride
 from app.schemas.accounts import Principal
 from app.schemas.metrics import EpochRecord, EpochVerdict, RunSummary
 from app.schemas.runs import MAX_ID
-from app.schemas.sweeps import BestTrial, SweepRead, SweepSpec, SweepSummary, TrialRead
+from app.schemas.sweeps import BestTrial, RepeatRead, SweepRead, SweepSpec, SweepSummary, TrialRead
 from app.schemas.train_config import TrainConfig
 from app.services import runs
 from app.services.configs import build_config, probe_request
@@ -78,6 +79,7 @@ def create_sweep(*, uow: UnitOfWork, principal: Principal, spec: SweepSpec) -> S
     downloads = probe_request(
         uow.settings, config=spec.base.config, preset=spec.base.preset, overrides=spec.base.overrides
     )  # before any transaction: never wait on the network inside one
+    queue = runs._queue(uow.settings, spec.queue)
     with uow.reading() as db:
         base = _base_config(db, uow.settings, principal, spec, downloads)
     try:
@@ -89,7 +91,7 @@ def create_sweep(*, uow: UnitOfWork, principal: Principal, spec: SweepSpec) -> S
     try:
         with uow.writing() as db:
             sweep = Sweep(
-                name=spec.name, state=SweepState.running, queue=uow.settings.default_queue,
+                name=spec.name, state=SweepState.running, queue=queue,
                 spec=spec.model_dump(mode="json"), base_config=base.model_dump(mode="json"), study_name=study_name,
                 owner_id=principal.user_id,
             )  # fmt: skip
@@ -123,6 +125,7 @@ def get_sweep(*, uow: UnitOfWork, principal: Principal, sweep_id: int) -> SweepR
         best = _best(trials, SweepSpec.model_validate(sweep.spec).objective)
         return SweepRead(
             **summary.model_dump(), spec=sweep.spec, trials=[t.read for t in trials],
+            repeats=_repeats_read(db, sweep, trials),
             best=None if best is None else BestTrial(
                 number=best.read.number, params=best.read.params, value=best.read.value or 0.0,
                 run_id=best.read.run_id, config=best.config,
@@ -222,12 +225,16 @@ def advance_sweep(*, uow: UnitOfWork, sweep_id: int) -> None:
             sweep = db.get(Sweep, sweep_id, with_for_update=True)
             if sweep is None or sweep.state != SweepState.running:
                 return
-            created, active = _counts(db, sweep_id)
+            created, active_trials, active = _counts(db, sweep_id)
             wanted = min(spec.parallel - active, (spec.trials or 0) - created)
             owner = _owner(db, sweep)
             if wanted > 0 and owner is not None:
                 _queue_trials(uow, db, sweep, study, owner, count=wanted)
-            elif active == 0:
+                return
+            search_over = active_trials == 0 and created >= (spec.trials or 0)
+            if search_over and owner is not None and active < spec.parallel:
+                active += _queue_repeats(uow, db, sweep, owner, room=spec.parallel - active)
+            if active == 0:
                 sweep.state, sweep.finished_at = SweepState.finished, utcnow()
                 if owner is None:
                     sweep.error = "its owner was deleted: no more trials were queued"
@@ -242,14 +249,19 @@ def advance_stalled_sweeps(*, uow: UnitOfWork) -> list[int]:
     Returns:
         The ids of the sweeps advanced.
     """
+    is_trial, active = Run.trial_number.is_not(None), Run.status.in_(ACTIVE)
+    is_repeat = Run.sweep_id.is_not(None) & Run.trial_number.is_(None)
     with uow.reading() as db:
         rows = db.execute(
-            select(Sweep.id, Sweep.spec, func.count(Run.id), func.count(Run.id).filter(Run.status.in_(ACTIVE)))
+            select(Sweep.id, Sweep.spec, func.count(Run.id).filter(is_trial), func.count(Run.id).filter(is_trial, active),
+                   func.count(Run.id).filter(active), func.count(Run.id).filter(is_repeat))
             .outerjoin(Run, Run.sweep_id == Sweep.id).where(Sweep.state == SweepState.running).group_by(Sweep.id)
         ).all()  # fmt: skip
     stalled = [
-        sweep_id for sweep_id, spec, created, active in rows
-        if active == 0 or min(spec["parallel"] - active, (spec["trials"] or 0) - created) > 0
+        sweep_id for sweep_id, spec, created, trials_in_flight, in_flight, repeats in rows
+        if in_flight == 0 or min(spec["parallel"] - in_flight, (spec["trials"] or 0) - created) > 0
+        or (created >= (spec["trials"] or 0) and trials_in_flight == 0 and in_flight < spec["parallel"]
+            and repeats < _repeats_planned(spec))
     ]  # fmt: skip
     for sweep_id in stalled:
         advance_sweep(uow=uow, sweep_id=sweep_id)
@@ -356,21 +368,17 @@ def _trials_of(db: Session, sweep_ids: list[int]) -> dict[int, list[_Trial]]:
     if not sweep_ids:
         return {}
     rows = db.scalars(
-        select(Run).where(Run.sweep_id.in_(sweep_ids)).order_by(Run.sweep_id, Run.trial_number)
-    ).all()
-    losses: dict[int, float | None] = {
-        run_id: loss for run_id, loss in db.execute(
-            select(EpochMetric.run_id, func.min(EpochMetric.val_loss))
-            .join(Run, Run.id == EpochMetric.run_id).where(Run.sweep_id.in_(sweep_ids)).group_by(EpochMetric.run_id)
-        )
-    }  # fmt: skip
+        select(Run).where(Run.sweep_id.in_(sweep_ids), Run.trial_number.is_not(None))
+        .order_by(Run.sweep_id, Run.trial_number)
+    ).all()  # fmt: skip
     objectives = {
         sweep_id: spec["objective"] for sweep_id, spec in db.execute(select(Sweep.id, Sweep.spec).where(Sweep.id.in_(sweep_ids)))
     }
+    values = _values(db, rows, objectives)
     out: dict[int, list[_Trial]] = {}
     for run in rows:
         assert run.sweep_id is not None
-        value = run.best_val_acc if objectives[run.sweep_id] == "val_acc" else losses.get(run.id)
+        value = values[run.id]
         summary = RunSummary.model_validate(run.summary) if run.summary else None
         read = TrialRead(
             number=run.trial_number or 0, state=TRIAL_STATE[RunStatus(run.status)], params=run.trial_params or {},
@@ -381,6 +389,107 @@ def _trials_of(db: Session, sweep_ids: list[int]) -> dict[int, list[_Trial]]:
     return out
 
 
+def _values(db: Session, rows: Sequence[Run], objectives: dict[int, str]) -> dict[int, float | None]:
+    """Each run's objective at its best epoch: its best val accuracy, or its lowest val loss."""
+    losses: dict[int, float | None] = {
+        run_id: loss for run_id, loss in db.execute(
+            select(EpochMetric.run_id, func.min(EpochMetric.val_loss))
+            .where(EpochMetric.run_id.in_([r.id for r in rows])).group_by(EpochMetric.run_id)
+        )
+    } if rows else {}  # fmt: skip
+    return {
+        run.id: run.best_val_acc if objectives[run.sweep_id or 0] == "val_acc" else losses.get(run.id) for run in rows
+    }
+
+
+# --- repeat_best: the best configurations again, with other seeds --------------------------
+
+
+def _repeats_planned(spec: dict[str, Any]) -> int:
+    repeat = spec.get("repeat_best")
+    return 0 if not repeat else repeat["top"] * repeat["seeds"]
+
+
+def _repeat_plan(trials: Sequence[_Trial], spec: SweepSpec) -> list[tuple[_Trial, int]]:
+    """(trial, seed) for each repeat: the `top` best complete trials with distinct parameters,
+    each with seeds trial seed + 1 … + `seeds` (never the seed that made it win)."""
+    if spec.repeat_best is None:
+        return []
+    sign = 1 if DIRECTIONS[spec.objective] == "maximize" else -1
+    complete = [t for t in trials if t.status == RunStatus.succeeded and t.read.value is not None]
+    ranked = sorted(complete, key=lambda t: (-sign * (t.read.value or 0.0), t.read.number))
+    chosen: list[_Trial] = []
+    for trial in ranked:
+        if len(chosen) < spec.repeat_best.top and all(trial.read.params != c.read.params for c in chosen):
+            chosen.append(trial)
+    return [
+        (trial, int(trial.config.get("seed", 0)) + k) for trial in chosen for k in range(1, spec.repeat_best.seeds + 1)
+    ]
+
+
+def _queue_repeats(uow: UnitOfWork, db: Session, sweep: Sweep, owner: Principal, *, room: int) -> int:
+    """Queue up to `room` repeats not queued yet (inside the caller's write); how many were queued.
+
+    A repeat is a run of the sweep with no trial number, cloned from the trial it repeats.
+    """
+    spec = SweepSpec.model_validate(sweep.spec)
+    done = {(run.cloned_from, run.config.get("seed")) for run in _repeat_runs(db, sweep.id)}
+    plan = [(t, seed) for t, seed in _repeat_plan(_trials_of(db, [sweep.id]).get(sweep.id, []), spec)
+            if (t.read.run_id, seed) not in done][:room]  # fmt: skip
+    if not plan:
+        return 0
+    label = sweep.name or f"sweep {sweep.id}"
+    configs = [
+        TrainConfig.model_validate(t.config).model_copy(
+            update={"seed": seed, "name": f"{label} · trial {t.read.number} · seed {seed}"[:200]}
+        )
+        for t, seed in plan
+    ]
+    queued = runs._insert_and_enqueue(uow, db, principal=owner, configs=configs, queue=sweep.queue, cloned_from=None)
+    for read, (trial, _) in zip(queued, plan, strict=True):
+        run = db.get(Run, read.id)
+        assert run is not None
+        run.sweep_id, run.cloned_from, run.trial_params = sweep.id, trial.read.run_id, trial.read.params
+    return len(queued)
+
+
+def _repeat_runs(db: Session, sweep_id: int) -> Sequence[Run]:
+    return db.scalars(select(Run).where(Run.sweep_id == sweep_id, Run.trial_number.is_(None)).order_by(Run.id)).all()
+
+
+def _repeats_read(db: Session, sweep: Sweep, trials: Sequence[_Trial]) -> list[RepeatRead]:
+    """The repeats grouped by the trial they repeat, best trial first, with mean ± std."""
+    rows = _repeat_runs(db, sweep.id)
+    if not rows:
+        return []
+    values = _values(db, rows, {sweep.id: sweep.spec["objective"]})
+    by_run = {t.read.run_id: t for t in trials}
+    out: list[RepeatRead] = []
+    for source in dict.fromkeys(run.cloned_from for run in rows):
+        group = [run for run in rows if run.cloned_from == source]
+        trial = by_run.get(source or 0)
+        scores = [v for run in group if run.status == RunStatus.succeeded and (v := values[run.id]) is not None]
+        tests = [
+            float(t) for run in group if run.status == RunStatus.succeeded and run.summary
+            and (t := run.summary.get("test_acc_at_best_val")) is not None
+        ]  # fmt: skip
+        out.append(RepeatRead(
+            trial_number=trial.read.number if trial else -1, params=group[0].trial_params or {},
+            seeds=[int(run.config.get("seed", 0)) for run in group], runs=[run.id for run in group],
+            states=[TRIAL_STATE[RunStatus(run.status)] for run in group],
+            mean=_mean(scores), std=_std(scores), test_acc_mean=_mean(tests), test_acc_std=_std(tests),
+        ))  # fmt: skip
+    return out
+
+
+def _mean(values: list[float]) -> float | None:
+    return statistics.fmean(values) if values else None
+
+
+def _std(values: list[float]) -> float | None:
+    return statistics.stdev(values) if len(values) > 1 else None
+
+
 def _summary(sweep: Sweep, trials: Sequence[_Trial]) -> SweepSummary:
     spec = SweepSpec.model_validate(sweep.spec)
     counts: dict[str, int] = {}
@@ -389,7 +498,8 @@ def _summary(sweep: Sweep, trials: Sequence[_Trial]) -> SweepSummary:
     best = _best(trials, spec.objective)
     return SweepSummary(
         id=sweep.id, name=sweep.name, state=sweep.state, sampler=spec.sampler, pruner=spec.pruner,
-        objective=spec.objective, planned_trials=spec.trials or 0, parallel=spec.parallel, trial_counts=counts,
+        objective=spec.objective, planned_trials=spec.trials or 0, parallel=spec.parallel, queue=sweep.queue,
+        trial_counts=counts,
         best_value=None if best is None else best.read.value,
         owner_name=None if sweep.owner is None else sweep.owner.name, created_at=sweep.created_at,
         finished_at=sweep.finished_at,
@@ -405,12 +515,14 @@ def _best(trials: Sequence[_Trial], objective: str) -> _Trial | None:
     return max(complete, key=lambda t: (sign * (t.read.value or 0.0), -t.read.number))
 
 
-def _counts(db: Session, sweep_id: int) -> tuple[int, int]:
-    """(trials created, trials queued or running) of a sweep."""
-    created, active = db.execute(
-        select(func.count(Run.id), func.count(Run.id).filter(Run.status.in_(ACTIVE))).where(Run.sweep_id == sweep_id)
-    ).one()
-    return created, active
+def _counts(db: Session, sweep_id: int) -> tuple[int, int, int]:
+    """(trials created, trials queued or running, runs queued or running: trials and repeats) of a sweep."""
+    is_trial, active = Run.trial_number.is_not(None), Run.status.in_(ACTIVE)
+    created, active_trials, in_flight = db.execute(
+        select(func.count(Run.id).filter(is_trial), func.count(Run.id).filter(is_trial, active),
+               func.count(Run.id).filter(active)).where(Run.sweep_id == sweep_id)
+    ).one()  # fmt: skip
+    return created, active_trials, in_flight
 
 
 def _owner(db: Session, sweep: Sweep) -> Principal | None:

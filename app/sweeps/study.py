@@ -117,10 +117,15 @@ def tell(study: optuna.Study, number: int, *, value: float | None = None, state:
     Optuna's `GridSampler` calls `study.stop()` after the last grid point is told, which
     outside `study.optimize` raises RuntimeError — after the trial's state was stored (its
     `tell` stores in a `finally`). The sweep service stops asking by its own budget, so that
-    error is dropped here.
+    error is dropped here. `skip_if_finished` reads the state before it writes, so two
+    processes telling one trial at once (a worker as its trial ends, the API's stalled-sweep
+    check) can both pass the check: the second write's UpdateFinishedTrialError means it was
+    told, and is dropped too.
     """
     try:
         study.tell(number, value, state=state, skip_if_finished=True)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return
     except RuntimeError as exc:
         if "Study.stop" not in str(exc):
             raise

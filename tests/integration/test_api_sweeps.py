@@ -190,3 +190,109 @@ def test_the_sweep_pages_render_the_trials_and_the_best(client: TestClient, db: 
     assert page.text.count('data-state="queued"') == 2 and page.text.count('data-state="complete"') == 2
     assert "New run from best" in page.text and "Compare top 2" in page.text and 'id="sweep-data"' in page.text
     assert f'href="/sweeps/{sweep_id}"' in client.get("/sweeps").text
+
+
+def end_repeats(db: Session, sweep_id: int) -> None:
+    """Finish every queued repeat as a worker would, with a test accuracy in its summary."""
+    for run in db.scalars(select(Run).where(Run.sweep_id == sweep_id, Run.status == RunStatus.queued)).all():
+        add_epochs(db, run, 1, val_acc=lambda _e, v=run.config["seed"] / 10: v)
+        run.status, run.finished_at, run.best_val_acc = RunStatus.succeeded, utcnow(), run.config["seed"] / 10
+        run.summary = {"test_acc_at_best_val": run.config["seed"] / 20}
+        db.commit()
+
+
+def test_repeat_best_trains_the_best_configurations_with_other_seeds_and_reports_mean_and_std(
+    client: TestClient, db: Session, uow: UnitOfWork
+) -> None:
+    sweep_id = create(client, spec(parallel=2, repeat_best={"top": 2, "seeds": 2}))["id"]
+    for _ in range(2):
+        end_trials(db, sweep_id, RunStatus.succeeded)
+        sweeps.advance_sweep(uow=uow, sweep_id=sweep_id)
+    during = client.get(f"/api/sweeps/{sweep_id}").json()
+    assert during["state"] == "running" and during["trial_counts"] == {"complete": 4}
+    ranked = sorted(during["trials"], key=lambda t: -t["value"])[:2]  # the values grow with the run id
+    assert [(r["trial_number"], r["seeds"], r["states"]) for r in during["repeats"]] == [
+        (ranked[0]["number"], [1, 2], ["queued", "queued"])
+    ]  # `parallel` at a time, best first
+    for _ in range(2):
+        end_repeats(db, sweep_id)
+        sweeps.advance_sweep(uow=uow, sweep_id=sweep_id)
+    done = client.get(f"/api/sweeps/{sweep_id}").json()
+    assert done["state"] == "finished" and len(done["trials"]) == 4
+    assert [(r["trial_number"], r["params"], r["seeds"]) for r in done["repeats"]] == [
+        (t["number"], t["params"], [1, 2]) for t in ranked
+    ]
+    for repeat in done["repeats"]:
+        assert repeat["mean"] == pytest.approx(0.15) and repeat["std"] == pytest.approx(0.0707107, rel=1e-5)
+        assert repeat["test_acc_mean"] == pytest.approx(0.075)
+        runs = [db.get(Run, run_id) for run_id in repeat["runs"]]
+        source = next(t for t in ranked if t["number"] == repeat["trial_number"])
+        assert all(r.trial_number is None and r.cloned_from == source["run_id"] for r in runs)
+        assert all(r.config["stages"] == db.get(Run, source["run_id"]).config["stages"] for r in runs)
+
+
+def test_a_sweep_without_repeat_best_queues_no_repeats(client: TestClient, db: Session, uow: UnitOfWork) -> None:
+    sweep_id = create(client, spec(parallel=4))["id"]
+    end_trials(db, sweep_id, RunStatus.succeeded)
+    sweeps.advance_sweep(uow=uow, sweep_id=sweep_id)
+    done = client.get(f"/api/sweeps/{sweep_id}").json()
+    assert done["state"] == "finished" and done["repeats"] == []
+
+
+def test_cancel_stops_the_repeats_too(client: TestClient, db: Session, uow: UnitOfWork) -> None:
+    sweep_id = create(client, spec(parallel=4, repeat_best={"top": 1, "seeds": 3}))["id"]
+    end_trials(db, sweep_id, RunStatus.succeeded)
+    sweeps.advance_sweep(uow=uow, sweep_id=sweep_id)
+    assert [r["states"] for r in client.get(f"/api/sweeps/{sweep_id}").json()["repeats"]] == [["queued"] * 3]
+    cancelled = client.post(f"/api/sweeps/{sweep_id}/cancel").json()
+    assert cancelled["state"] == "cancelled" and cancelled["repeats"][0]["states"] == ["cancelled"] * 3
+    sweeps.advance_sweep(uow=uow, sweep_id=sweep_id)
+    assert db.scalar(select(func.count()).select_from(Run).where(Run.sweep_id == sweep_id)) == 7
+
+
+def test_the_stalled_sweeper_queues_repeats_a_lost_advance_left_out(
+    client: TestClient, db: Session, uow: UnitOfWork
+) -> None:
+    sweep_id = create(client, spec(parallel=4, repeat_best={"top": 1, "seeds": 2}))["id"]
+    end_trials(db, sweep_id, RunStatus.succeeded)  # no advance_sweep: the worker died before it
+    assert sweeps.advance_stalled_sweeps(uow=uow) == [sweep_id]
+    assert [r["states"] for r in client.get(f"/api/sweeps/{sweep_id}").json()["repeats"]] == [["queued"] * 2]
+    assert sweeps.advance_stalled_sweeps(uow=uow) == []  # two in flight, none left to queue
+
+
+def test_a_sweep_queues_its_trials_on_its_queue(settings: Settings, db: Session) -> None:
+    gpu = f"{settings.default_queue}-gpu"
+    two_queues = settings.model_copy(update={"queues": [settings.default_queue, gpu]})
+    with local_client(create_app(two_queues)) as client:
+        sweep = create(client, spec(parallel=2, queue=gpu))
+    assert sweep["queue"] == gpu
+    assert {db.get(Run, t["run_id"]).queue for t in sweep["trials"]} == {gpu}
+
+
+def test_a_sweep_on_an_unknown_queue_is_refused_naming_it(client: TestClient, db: Session) -> None:
+    response = client.post("/api/sweeps", json=spec(queue="nowhere"))
+    assert response.status_code == 422, response.text
+    assert [e["loc"] for e in response.json()["detail"]] == [["body", "queue"]]
+    assert "nowhere" in response.json()["detail"][0]["msg"]
+    assert counts(db) == (0, 0)
+
+
+def test_the_sweep_page_shows_the_repeats_mean_and_std(client: TestClient, db: Session, uow: UnitOfWork) -> None:
+    sweep_id = create(client, spec(parallel=4, repeat_best={"top": 1, "seeds": 2}))["id"]
+    assert 'id="repeats-pending"' in client.get(f"/sweeps/{sweep_id}").text
+    end_trials(db, sweep_id, RunStatus.succeeded)
+    sweeps.advance_sweep(uow=uow, sweep_id=sweep_id)
+    assert 'data-states="queued,queued"' in client.get(f"/sweeps/{sweep_id}").text
+    end_repeats(db, sweep_id)
+    sweeps.advance_sweep(uow=uow, sweep_id=sweep_id)
+    page = client.get(f"/sweeps/{sweep_id}").text
+    assert 'data-states="complete,complete"' in page and "15.00% ± 7.07%" in page and "7.50% ± 3.54%" in page
+
+
+def test_a_sweep_still_searching_is_not_stalled_for_its_repeats(client: TestClient, db: Session, uow: UnitOfWork) -> None:
+    sweep = create(client, spec(parallel=2, trials=2, repeat_best={"top": 1, "seeds": 2}))
+    first = db.get(Run, sweep["trials"][0]["run_id"])
+    first.status, first.finished_at, first.best_val_acc = RunStatus.succeeded, utcnow(), 0.5
+    db.commit()
+    sweeps.advance_sweep(uow=uow, sweep_id=sweep["id"])  # one trial in flight, the budget spent: nothing to do
+    assert sweeps.advance_stalled_sweeps(uow=uow) == []

@@ -38,7 +38,7 @@ GRID_SPACE = {
 def server(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A server whose worker each test starts when its setup is done (`with_worker`)."""
     root = tmp_path_factory.mktemp(f"sweeps-{backend.name}")
-    made = make_settings(backend, root / "data")
+    made = make_settings(backend, root / "data", queues=[backend.queue, other_queue(backend.queue)])
     reset_database(made)
     running = Stack(made, root)
     try:
@@ -48,6 +48,11 @@ def server(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         running.stop()
         for log in sorted(root.glob("*.log")):
             print(f"\n----- {log.name} (last 3000 chars) -----\n{log.read_text(errors='replace')[-3000:]}")
+
+
+def other_queue(queue: str) -> str:
+    """A second queue the server knows, which the default worker does not listen to."""
+    return f"{queue}-b"
 
 
 def with_worker(stack: Stack) -> None:
@@ -136,3 +141,50 @@ def test_stagewise_sweep_submits_waits_and_prints_the_leaderboard(server: Stack,
     lines = done.stdout.splitlines()
     assert "1 trials, 1 at a time (grid, pruner none)" in lines[0]
     assert lines[-1].split()[:2] == ["0", "complete"] and "stages.classifier.lr=0.05" in lines[-1]
+
+
+def test_repeat_best_trains_the_best_configuration_again_and_reports_mean_and_std(server: Stack) -> None:
+    with_worker(server)
+    space = {"stages.classifier.lr": {"type": "categorical", "choices": [0.01, 0.1]}}
+    with server.client() as client:
+        sweep = create(client, {"name": "repeats", "base": {"config": {**TINY, "epochs": 1}}, "space": space,
+                                "sampler": "grid", "parallel": 2, "repeat_best": {"top": 1, "seeds": 2}})  # fmt: skip
+        done = wait_sweep(client, sweep["id"], "finished")
+        (repeat,) = done["repeats"]
+        best = done["best"]
+        assert (repeat["trial_number"], repeat["params"], repeat["seeds"]) == (best["number"], best["params"], [1, 2])
+        assert repeat["states"] == ["complete", "complete"] and repeat["mean"] is not None and repeat["std"] is not None
+        runs = [client.get(f"/api/runs/{run_id}").json() for run_id in repeat["runs"]]
+    assert [(r["status"], r["epochs_done"], r["config"]["seed"], r["cloned_from"]) for r in runs] == [
+        ("succeeded", 1, seed, best["run_id"]) for seed in (1, 2)
+    ]
+    assert all(r["config"]["stages"] == best["config"]["stages"] for r in runs)
+    assert sorted(t["state"] for t in done["trials"]) == ["complete", "complete"]
+
+
+def test_trials_go_to_the_sweeps_queue_and_only_its_workers_train_them(server: Stack) -> None:
+    with_worker(server)  # listens on the default queue only
+    queue = other_queue(server.settings.default_queue)
+    with server.client() as client:
+        sweep = create(client, {"name": "queue", "base": {"config": {**TINY, "epochs": 1}}, "sampler": "grid",
+                                "space": {"stages.classifier.lr": {"type": "categorical", "choices": [0.01, 0.1]}},
+                                "parallel": 2, "queue": queue})  # fmt: skip
+        # A run queued after the trials, on the default queue: once the default worker has trained it,
+        # it would have taken the trials first had they been on its queue.
+        plain = client.post("/api/runs", json={"config": {**TINY, "epochs": 1}}).json()["id"]
+        wait_for(lambda: client.get(f"/api/runs/{plain}").json()["status"] == "succeeded", timeout=180,
+                 what="the default worker to train the plain run")  # fmt: skip
+        assert [t["state"] for t in client.get(f"/api/sweeps/{sweep['id']}").json()["trials"]] == ["queued"] * 2
+        worker = server._spawn(["worker", "--queue", queue], "worker-queue-b")
+        server.workers.append(worker)
+        try:
+            done = wait_sweep(client, sweep["id"], "finished")
+        finally:
+            server.kill_worker(worker)
+    assert [t["state"] for t in done["trials"]] == ["complete", "complete"]
+    assert {client_run["queue"] for client_run in _runs(server, [t["run_id"] for t in done["trials"]])} == {queue}
+
+
+def _runs(stack: Stack, run_ids: list[int]) -> list[dict[str, Any]]:
+    with stack.client() as client:
+        return [client.get(f"/api/runs/{run_id}").json() for run_id in run_ids]

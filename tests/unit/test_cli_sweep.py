@@ -33,3 +33,21 @@ def test_a_loss_objective_ranks_the_lowest_first_and_top_cuts_the_list() -> None
 
 def test_the_progress_line_counts_ended_trials_against_the_budget() -> None:
     assert progress_line(SWEEP) == "[###############-----] 3/4 trials ended · 1 in flight · best 0.75"
+
+
+REPEATS = [
+    {"trial_number": 3, "params": {"stages.classifier.lr": 0.1}, "seeds": [1, 2], "runs": [20, 21],
+     "states": ["complete", "complete"], "mean": 0.8, "std": 0.05, "test_acc_mean": 0.7, "test_acc_std": 0.01},
+    {"trial_number": 0, "params": {"stages.classifier.lr": 0.01}, "seeds": [1, 2], "runs": [22, 23],
+     "states": ["complete", "running"], "mean": 0.6, "std": None, "test_acc_mean": None, "test_acc_std": None},
+]  # fmt: skip
+
+
+def test_the_leaderboard_ends_with_the_repeats_mean_and_std() -> None:
+    lines = leaderboard({**SWEEP, "repeats": REPEATS}, top=10).splitlines()
+    assert lines[-2].split()[:7] == ["3", "0.8000", "±", "0.0500", "0.7000", "±", "0.0100"]
+    assert lines[-1].split()[:3] == ["0", "0.6000", "—"] and lines[-1].endswith("(1/2 ended)")
+
+
+def test_the_progress_line_counts_the_repeats_once_there_are_some() -> None:
+    assert progress_line({**SWEEP, "repeats": REPEATS}).endswith("best 0.75 · repeats 3/4 ended")

@@ -80,12 +80,13 @@
   // Live: while the sweep runs, reload when a trial changes state or value (the server renders the page).
   async function follow() {
     if (data.state !== "running") return;
-    const states = Array.from(document.querySelectorAll("#trials-table tbody tr")).map((r) => r.dataset.state).join();
+    const rows = (selector, key) => Array.from(document.querySelectorAll(selector)).map((r) => r.dataset[key]).join(";");
+    const states = rows("#trials-table tbody tr", "state") + "|" + rows("#repeats-table tbody tr", "states");
     try {
       const response = await fetch(`/api/sweeps/${data.id}`, { headers: { Accept: "application/json" } });
       if (response.ok) {
         const sweep = await response.json();
-        const now = sweep.trials.map((t) => t.state).join();
+        const now = sweep.trials.map((t) => t.state).join(";") + "|" + sweep.repeats.map((r) => r.states.join()).join(";");
         if (now !== states || sweep.state !== data.state) { window.location.reload(); return; }
       }
     } catch (err) { /* the server may be restarting: look again later */ }
