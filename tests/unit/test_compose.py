@@ -147,7 +147,7 @@ def start_flower(tmp_path: Path, dotenv: dict[str, str]) -> subprocess.Completed
     env = {k: interpolate(str(v), env=dotenv) for k, v in service["environment"].items()}
     command = [interpolate(str(part), env=dotenv).replace("$$", "$") for part in service["command"]]
     return subprocess.run(
-        command, env={**env, "PATH": f"{tmp_path}:/usr/bin:/bin"}, capture_output=True, text=True, timeout=10
+        command, env={**env, "PATH": f"{tmp_path}:/usr/bin:/bin"}, capture_output=True, text=True, timeout=10, check=False
     )
 
 
