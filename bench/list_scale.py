@@ -15,6 +15,7 @@ the PostgreSQL database is created and dropped by the script; both are deleted a
     .venv/bin/python bench/list_scale.py --sizes 2000,20000 --repeat 5       # a quick look (~1 min)
     .venv/bin/python bench/list_scale.py                                       # SQLite, 10k/100k/1M
     .venv/bin/python bench/list_scale.py --postgres postgresql+psycopg://postgres@127.0.0.1/postgres
+    .venv/bin/python bench/list_scale.py --table bench/out/list_scale.json      # the report as markdown
 """
 
 from __future__ import annotations
@@ -216,7 +217,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--postgres", default="", help="a PostgreSQL URL whose server gets a throw-away database")
     parser.add_argument("--out", type=Path, default=Path("bench/out/list_scale.json"))
+    parser.add_argument("--table", type=Path, help="print a report written before as a markdown table, and stop")
     args = parser.parse_args()
+    if args.table:
+        print(markdown(json.loads(args.table.read_text())))
+        return
 
     with throwaway_database(args.postgres) as url:
         settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="stagewise-list-data-")), database_url=url)
@@ -225,6 +230,20 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """Per case, the slowest sort's p50 / p95 at each size, and the old full count's p50 beside it."""
+    sizes = list(report["sizes"])
+    head = " | ".join(f"{int(n):,}: list p50 / p95 | full count" for n in sizes)
+    lines = [f"| case | {head} |", "| --- |" + " ---: | ---: |" * len(sizes)]
+    for case in report["sizes"][sizes[0]]["results"]:
+        cells = []
+        for n in sizes:
+            result = report["sizes"][n]["results"][case]
+            cells.append(f"{result['worst'][0]:.1f} / {result['worst'][1]:.1f} | {result['full count (before)'][0]:.1f}")
+        lines.append(f"| {case} | {' | '.join(cells)} |")
+    return "\n".join(lines)
 
 
 def run(settings: Settings, sizes: list[int], repeat: int) -> dict[str, Any]:
