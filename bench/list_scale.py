@@ -248,9 +248,9 @@ def markdown(report: dict[str, Any]) -> str:
         cells = []
         for n in sizes:
             result = report["sizes"][n]["results"][case]
-            capped = result.get("capped count", [float("nan")])[0]
+            capped = f"{result['capped count'][0]:.1f}" if "capped count" in result else "–"
             cells.append(f"{result['worst'][0]:.1f} / {result['worst'][1]:.1f} | "
-                         f"{result['full count (before)'][0]:.1f} / {capped:.1f}")  # fmt: skip
+                         f"{result['full count (before)'][0]:.1f} / {capped}")  # fmt: skip
         lines.append(f"| {case} | {' | '.join(cells)} |")
     return "\n".join(lines)
 
