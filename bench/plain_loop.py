@@ -52,7 +52,7 @@ def plain_transform(config: TrainConfig) -> T.Compose:
     """torchvision transforms matching the config's augment, as a tutorial would write them."""
     size, augment = config.resolved_image_size(), config.resolved_augment()
     if augment == "resized_crop_flip":
-        steps: list[object] = [T.RandomResizedCrop(size, scale=(0.25, 1.0)), T.RandomHorizontalFlip()]
+        steps: list[object] = [T.RandomResizedCrop(size, scale=(0.08, 1.0)), T.RandomHorizontalFlip()]
     elif augment == "crop_flip":
         steps = [T.Resize(size), T.RandomCrop(size, padding=size // 8), T.RandomHorizontalFlip()]
     else:

@@ -32,21 +32,23 @@ class RunStatus(enum.StrEnum):
         return self in (RunStatus.succeeded, RunStatus.failed, RunStatus.cancelled, RunStatus.pruned)
 
 
-# What the Runs list filters on (one at a time, `=`) and sorts by (app/services/runs.py::list_runs).
+# What the Runs list filters on (`=`; one, or two at once) and sorts by (app/services/runs.py::list_runs).
 LIST_FILTERS = ("status", "dataset", "backbone", "owner_id")
 LIST_SORTS = ("created_at", "finished_at", "best_val_acc", "name", "id")
 NULLABLE_SORTS = ("finished_at", "best_val_acc", "name")  # NULL (unfinished, unnamed) sorts last both ways
 
 
-def list_index_columns(table: Table, filter_: str | None, sort: str, descending: bool) -> list[Any]:
+def list_index_columns(table: Table, filter_: str | tuple[str, ...] | None, sort: str, descending: bool) -> list[Any]:
     """The index that reads one (filter, sort) page of the Runs list in order, without a sort step.
 
     The list orders by `(key IS NULL), key, id`, the tie-break in the key's direction. A
     not-null key's index serves both directions (scanned backwards for DESC); a nullable one
-    needs one per direction, since NULLs come last in both. Migration 0003 creates these.
+    needs one per direction, since NULLs come last in both. `filter_` is one column or a pair
+    (migration 0003 creates the single ones, 0013_h15 the pairs).
     """
+    filters = () if filter_ is None else (filter_,) if isinstance(filter_, str) else filter_
     key, run_id = table.c[sort], table.c.id
-    columns: list[Any] = [] if filter_ is None else [table.c[filter_]]
+    columns: list[Any] = [table.c[name] for name in filters]
     if sort in NULLABLE_SORTS:
         columns.append(key.is_(None))
     if sort != "id":
@@ -55,17 +57,39 @@ def list_index_columns(table: Table, filter_: str | None, sort: str, descending:
     return columns
 
 
+def _sort_variants() -> list[tuple[str, bool]]:
+    return [(sort, d) for sort in LIST_SORTS for d in ((False, True) if sort in NULLABLE_SORTS else (False,))]
+
+
 def list_index_specs() -> list[tuple[str, str | None, str, bool]]:
-    """(name, filter, sort, descending) of every Runs-list index; the unfiltered id order is the primary key."""
+    """(name, filter, sort, descending) of every one-filter Runs-list index (migration 0003).
+
+    The unfiltered id order is the primary key.
+    """
     specs = []
     for filter_ in (None, *LIST_FILTERS):
-        for sort in LIST_SORTS:
-            for descending in (False, True) if sort in NULLABLE_SORTS else (False,):
-                if filter_ is None and sort == "id":
-                    continue
-                direction = "_desc" if descending else ""
-                specs.append((f"ix_runs_list_{filter_ or 'all'}_{sort}{direction}", filter_, sort, descending))
+        for sort, descending in _sort_variants():
+            if filter_ is None and sort == "id":
+                continue
+            direction = "_desc" if descending else ""
+            specs.append((f"ix_runs_list_{filter_ or 'all'}_{sort}{direction}", filter_, sort, descending))
     return specs
+
+
+def pair_index_specs() -> list[tuple[str, tuple[str, str], str, bool]]:
+    """(name, (filter, filter), sort, descending) of the two-filter Runs-list indexes (migration 0013_h15).
+
+    Two filters at once (a user's own list counts `owner_id` as one) read a page and count
+    in one index range; with only the one-filter index, the other filter is checked row by
+    row, which grows with the rows of the first (a rare pair at 1M runs scans them all).
+    Three filters read a pair's index and check the third row by row.
+    """
+    pairs = [(a, b) for i, a in enumerate(LIST_FILTERS) for b in LIST_FILTERS[i + 1 :]]
+    return [
+        (f"ix_runs_pair_{a}_{b}_{sort}{'_desc' if descending else ''}", (a, b), sort, descending)
+        for a, b in pairs
+        for sort, descending in _sort_variants()
+    ]
 
 
 class Run(Base):
@@ -133,7 +157,7 @@ class Run(Base):
         return None if self.owner is None else self.owner.name
 
 
-for _name, _filter, _sort, _descending in list_index_specs():
+for _name, _filter, _sort, _descending in [*list_index_specs(), *pair_index_specs()]:
     Index(_name, *list_index_columns(Run.__table__, _filter, _sort, _descending))
 
 

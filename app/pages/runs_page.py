@@ -96,6 +96,7 @@ class RunsPage:
     query: RunFilter
     notice: str | None = None
     error: str | None = None
+    total_capped: bool = False  # more matches than `total` (the list counts up to a cap)
 
     statuses = get_args(RunStatusName)
     datasets = tuple(DATASETS)
@@ -135,6 +136,11 @@ class RunsPage:
         return self.url()
 
     @property
+    def total_label(self) -> str:
+        """How many runs match, as people read it: "1,234", or "10,000+" past the count's cap."""
+        return f"{self.total:,}" + ("+" if self.total_capped else "")
+
+    @property
     def first(self) -> int:
         return min(self.query.offset + 1, self.total)
 
@@ -149,11 +155,12 @@ class RunsPage:
     @property
     def next_url(self) -> str | None:
         end = self.query.offset + self.query.limit
-        return self.url(offset=end) if end < self.total else None
+        return self.url(offset=end) if end < self.total or self.total_capped else None
 
 
 def runs_page(page: RunPage, query: RunFilter, now: datetime, *, notice: str | None = None,
               error: str | None = None) -> RunsPage:
     """The Runs page view of one page of runs."""
-    return RunsPage([run_row(run, now) for run in page.items], page.total, query, notice, error)
+    rows = [run_row(run, now) for run in page.items]
+    return RunsPage(rows, page.total, query, notice, error, total_capped=page.total_capped)
 

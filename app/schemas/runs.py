@@ -235,11 +235,17 @@ class RunDetail(RunRead):
     artifacts: list[ArtifactRead] = Field(default_factory=list)
 
 
+# The run list counts its matches up to here (or to the end of the page asked for, if further):
+# a full count reads every match, which grows with the table; beyond, it says "10,000+".
+TOTAL_CAP = 10_000
+
+
 class RunPage(BaseModel):
     """One page of the run list."""
 
     items: list[RunRead]
-    total: int
+    total: int = Field(description=f"matches counted, at most {TOTAL_CAP:,} or to the end of this page")
+    total_capped: bool = Field(default=False, description="true: there are more matches than `total`")
     limit: int
     offset: int
 

@@ -23,6 +23,7 @@ from app.schemas.accounts import Principal
 from app.schemas.metrics import FastPath
 from app.schemas.runs import (
     MAX_ID,
+    TOTAL_CAP,
     ArtifactRead,
     EpochMetricRead,
     RunClone,
@@ -223,7 +224,11 @@ def get_run(*, uow: UnitOfWork, principal: Principal, run_id: int) -> RunDetail:
 
 
 def list_runs(*, uow: UnitOfWork, principal: Principal, query: RunFilter) -> RunPage:
-    """A page of the runs `principal` may see, filtered and sorted; `total` counts all matches."""
+    """A page of the runs `principal` may see, filtered and sorted.
+
+    `total` counts the matches up to `TOTAL_CAP` (or to the end of this page, if further);
+    `total_capped` says there are more.
+    """
     if query.limit > uow.settings.max_page_size:
         raise InvalidInput.at(("query", "limit"), f"must be <= {uow.settings.max_page_size}")
     conditions = [
@@ -233,19 +238,29 @@ def list_runs(*, uow: UnitOfWork, principal: Principal, query: RunFilter) -> Run
     ]
     if not principal.is_admin:
         conditions.append(Run.owner_id == principal.user_id)
-    if query.owner is not None:
-        # `=` a scalar subquery, not IN: the planner then reads the (owner_id, sort) index in order.
-        conditions.append(Run.owner_id == select(User.id).where(User.name == query.owner).scalar_subquery())
     conditions.extend(search_conditions(query))
-    page = (
-        select(Run).options(selectinload(Run.owner), selectinload(Run.tag_rows)).where(*conditions)
-        .order_by(*_list_order(query.sort))
-    )  # fmt: skip
+    # Count at most `cap` matches (and always past this page): a full count reads every match,
+    # which grows with them; past the cap the list says "10,000+" (`total_capped`).
+    cap = max(TOTAL_CAP, query.offset + query.limit)
     with uow.reading() as db:
-        total = db.scalar(select(func.count()).select_from(Run).where(*conditions)) or 0
-        rows = db.scalars(page.limit(query.limit).offset(query.offset)).all()
-        items = [RunRead.model_validate(r) for r in rows]
-    return RunPage(items=items, total=total, limit=query.limit, offset=query.offset)
+        if query.owner is not None:
+            # The owner's id as a value, not a subquery: PostgreSQL then estimates how many runs
+            # are theirs and picks the (owner_id, …) index rather than a scan checking each row.
+            owner_id = db.scalar(select(User.id).where(User.name == query.owner))
+            if owner_id is None:
+                return RunPage(items=[], total=0, limit=query.limit, offset=query.offset)
+            conditions.append(Run.owner_id == owner_id)
+        total = db.scalar(
+            select(func.count()).select_from(select(Run.id).where(*conditions).limit(cap + 1).subquery())
+        ) or 0  # fmt: skip
+        page = (
+            select(Run).options(selectinload(Run.owner), selectinload(Run.tag_rows)).where(*conditions)
+            .order_by(*_list_order(query.sort)).limit(query.limit).offset(query.offset)
+        )  # fmt: skip
+        items = [RunRead.model_validate(r) for r in db.scalars(page).all()]
+    return RunPage(
+        items=items, total=min(total, cap), total_capped=total > cap, limit=query.limit, offset=query.offset
+    )
 
 
 def _list_order(sort: str) -> list[ColumnElement[Any]]:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 from conftest import TINY, add_epochs, make_run
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from app.db.types import utcnow
 from app.models import Run, RunStatus
+from app.schemas.runs import TOTAL_CAP
 from app.services import accounts
 from app.services.unit_of_work import UnitOfWork
 from app.settings import Settings
@@ -245,3 +247,22 @@ def test_oversized_streamed_body_without_length_is_413(client: TestClient, setti
     response = client.post("/api/runs", content=iter([half, half]), headers={"content-type": "application/json"})
     assert response.status_code == 413
 
+
+
+
+def test_total_counts_up_to_the_cap_and_the_api_and_the_runs_page_say_there_are_more(
+    client: TestClient, db: Session
+) -> None:
+    # 10,050 runs: the list counts the first 10,000 and says "more", but a page past the cap counts to its end.
+    row = {"status": "queued", "queue": "default", "config": TINY, "dataset": "fake", "backbone": "resnet18",
+           "epochs": 2, "attempt": 0, "cancel_requested": False, "epochs_done": 0, "created_at": utcnow()}  # fmt: skip
+    db.execute(insert(Run.__table__), [row] * (TOTAL_CAP + 50))
+    first = client.get("/api/runs").json()
+    past = client.get("/api/runs", params={"offset": TOTAL_CAP, "limit": 200}).json()
+    none = client.get("/api/runs", params={"status": "failed"}).json()
+    html = client.get("/", params={"offset": TOTAL_CAP - 50}, headers={"Accept": "text/html"}).text
+    assert (first["total"], first["total_capped"]) == (TOTAL_CAP, True)
+    assert (past["total"], past["total_capped"], len(past["items"])) == (TOTAL_CAP + 50, False, 50)
+    assert (none["total"], none["total_capped"]) == (0, False)
+    assert ('Runs <span class="muted">(10,000+)</span>' in html, "9,951–10,000 of 10,000+" in html) == (True, True)
+    assert 'rel="next"' in html

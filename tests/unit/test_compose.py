@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -131,9 +132,40 @@ def test_the_database_password_from_dot_env_reaches_postgres_and_the_url() -> No
     assert "stagewise:from-dot-env@postgres" in environment("api")["STAGEWISE_DATABASE_URL"]
 
 
-def test_flower_has_no_login_so_it_is_published_on_loopback_only() -> None:
+def test_flower_is_published_on_loopback_only() -> None:
     ports = [interpolate(str(port)) for port in COMPOSE["services"]["flower"]["ports"]]
     assert ports and all(port.startswith("127.0.0.1:") for port in ports)
+
+
+def start_flower(tmp_path: Path, dotenv: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Flower's container command as compose hands it to the image's `sh`, with `celery`
+    standing in as a script that prints what it was started with."""
+    celery = tmp_path / "celery"
+    celery.write_text('#!/bin/sh\necho "celery $* auth=$FLOWER_BASIC_AUTH"\n')
+    celery.chmod(0o755)
+    service = COMPOSE["services"]["flower"]
+    env = {k: interpolate(str(v), env=dotenv) for k, v in service["environment"].items()}
+    command = [interpolate(str(part), env=dotenv).replace("$$", "$") for part in service["command"]]
+    return subprocess.run(
+        command, env={**env, "PATH": f"{tmp_path}:/usr/bin:/bin"}, capture_output=True, text=True, timeout=10, check=False
+    )
+
+
+@pytest.mark.parametrize("dotenv", [{}, {"FLOWER_BASIC_AUTH": ""}, {"FLOWER_BASIC_AUTH": "admin"}])
+def test_flower_refuses_to_start_without_basic_auth_saying_where_to_set_it(tmp_path: Path, dotenv: dict) -> None:
+    result = start_flower(tmp_path, dotenv)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert "FLOWER_BASIC_AUTH=user:password in .env" in result.stderr
+
+
+def test_flower_starts_with_the_basic_auth_from_dot_env(tmp_path: Path) -> None:
+    result = start_flower(tmp_path, {"FLOWER_BASIC_AUTH": "admin:s3cret"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["celery", "--broker=redis://redis:6379/0", "flower", "--port=5555", "auth=admin:s3cret"]
+
+
+def test_flower_is_not_restarted_after_refusing() -> None:
+    assert COMPOSE["services"]["flower"]["restart"] == "no"
 
 
 def test_the_worker_has_a_health_check_that_reads_its_heartbeat() -> None:

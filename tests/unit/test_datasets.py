@@ -20,6 +20,7 @@ from worker.training.datasets import (
     find_dataset_dir,
     load_data,
     num_classes_for,
+    select_files,
 )
 from worker.training.errors import BadImage, DatasetNotFound, InvalidDataset
 from worker.training.splits import SplitIndices, split_hash
@@ -260,3 +261,67 @@ def test_caltech101_keeps_the_background_class_as_the_lectures_102_classes(tmp_p
 
     assert num_classes_for(config, tmp_path) == 102
     assert "BACKGROUND_Google" in data.class_names and len(data.class_names) == 102
+
+
+# --- the training split stored whole, for crops over the whole image -------------------------
+
+
+@pytest.fixture(scope="module")
+def hymenoptera_whole(tmp_path_factory: pytest.TempPathFactory, shared_datasets: Path) -> tuple[Path, LoadedData]:
+    root = _linked_root(tmp_path_factory.mktemp("data"), shared_datasets, "hymenoptera_data")
+    return root, load_data(DatasetConfig(name="hymenoptera"), root, image_size=32, whole_train=True)
+
+
+def test_whole_training_images_record_each_originals_width_and_height(
+    hymenoptera_whole: tuple[Path, LoadedData],
+) -> None:
+    root, whole = hymenoptera_whole
+    folder, files = select_files(DatasetConfig(name="hymenoptera"), root)
+    originals = []
+    for file in files["train"]:
+        with Image.open(folder / file) as image:
+            originals.append(list(image.size))
+    assert whole.train.sizes is not None and whole.train.sizes.tolist() == originals
+    assert sum(w != h for w, h in originals) > 0.9 * len(originals)  # real photos are oblong
+
+
+def test_whole_training_images_are_the_whole_photo_squashed_not_its_central_square(
+    hymenoptera: LoadedData, hymenoptera_whole: tuple[Path, LoadedData]
+) -> None:
+    root, whole = hymenoptera_whole
+    folder, files = select_files(DatasetConfig(name="hymenoptera"), root)
+    side = whole.storage_size
+    for i in range(5):
+        with Image.open(folder / files["train"][i]) as image:
+            squashed = torch.from_numpy(np.array(image.convert("RGB").resize((side, side), Image.Resampling.BILINEAR)))
+        difference = {
+            name: (data.train.images[i].permute(1, 2, 0).float() - squashed.float()).abs().mean().item()
+            for name, data in (("whole", whole), ("central", hymenoptera))
+        }
+        # JPEG draft decoding aside, the same picture; the central square is another one.
+        assert difference["whole"] < 8 and difference["central"] > 2 * difference["whole"], difference
+
+
+def test_whole_training_images_leave_val_and_test_central_as_evaluation_sees_them(
+    hymenoptera: LoadedData, hymenoptera_whole: tuple[Path, LoadedData]
+) -> None:
+    _, whole = hymenoptera_whole
+    assert torch.equal(whole.val.images, hymenoptera.val.images) and torch.equal(whole.test.images, hymenoptera.test.images)
+    assert (whole.val.sizes, whole.test.sizes, hymenoptera.train.sizes) == (None, None, None)
+    assert whole.indices == hymenoptera.indices
+
+
+def test_whole_training_images_have_their_own_decode_cache_entry(tmp_path: Path, shared_datasets: Path) -> None:
+    root = _linked_root(tmp_path / "data", shared_datasets, "hymenoptera_data")
+    config, cache = DatasetConfig(name="hymenoptera", train_size=20, val_size=4, test_size=4), tmp_path / "cache"
+    first = load_data(config, root, 32, cache_dir=cache, whole_train=True)
+    again = load_data(config, root, 32, cache_dir=cache, whole_train=True)
+    central = load_data(config, root, 32, cache_dir=cache)
+    assert (first.from_cache, again.from_cache, central.from_cache) == (False, True, False)
+    assert again.train.sizes is not None and torch.equal(again.train.sizes, first.train.sizes)
+    assert torch.equal(again.train.images, first.train.images) and central.train.sizes is None
+
+
+def test_native_size_datasets_are_whole_already_and_record_no_sizes() -> None:
+    data = load_data(DatasetConfig(name="fake", num_images=12), Path("/nonexistent"), 32, whole_train=True)
+    assert data.train.sizes is None

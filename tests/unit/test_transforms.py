@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+import scipy.stats
 import torch
 
 from worker.training.transforms import AUGMENTS, _random_boxes, iterate_batches, prepare_batch
@@ -143,8 +145,71 @@ def test_a_seed_gives_the_same_augmentation_on_cuda_as_on_cpu(augment: str) -> N
 
 
 def test_resized_crop_areas_span_torchvisions_scale_of_8_to_100_percent() -> None:
-    boxes = _random_boxes(20_000, 200, torch.Generator().manual_seed(0))
+    boxes = _random_boxes(torch.tensor([[200, 200]]).expand(20_000, 2), torch.Generator().manual_seed(0))
     areas = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) / 200**2).tolist()
 
     assert 0.075 < min(areas) < 0.1  # torchvision's RandomResizedCrop: scale (0.08, 1)
     assert max(areas) > 0.95
+
+
+def _torchvision_boxes(width: int, height: int, count: int, seed: int) -> torch.Tensor:
+    """`count` boxes x0, y0, x1, y1 from torchvision's own RandomResizedCrop (default scale and ratio)."""
+    from torchvision.transforms import RandomResizedCrop
+
+    torch.manual_seed(seed)
+    image = torch.empty(3, height, width)
+    boxes = []
+    for _ in range(count):
+        top, left, h, w = RandomResizedCrop.get_params(image, scale=[0.08, 1.0], ratio=[3 / 4, 4 / 3])
+        boxes.append((left, top, left + w, top + h))
+    return torch.tensor(boxes, dtype=torch.float64)
+
+
+def _box_statistics(boxes: torch.Tensor, width: int, height: int) -> dict[str, np.ndarray]:
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    return {
+        "area share": (w * h / (width * height)).numpy(),
+        "log aspect": (w / h).log().numpy(),
+        "centre x": ((boxes[:, 0] + boxes[:, 2]) / 2 / width).numpy(),
+        "centre y": ((boxes[:, 1] + boxes[:, 3]) / 2 / height).numpy(),
+    }
+
+
+@pytest.mark.parametrize(("width", "height"), [(500, 375), (333, 500), (200, 200), (1000, 180)])
+def test_resized_crop_boxes_follow_torchvisions_distribution_in_the_originals_pixels(width: int, height: int) -> None:
+    # 500x375 and 333x500: Ants & Bees shapes; 1000x180: a panorama, where most tries fail and
+    # torchvision falls back to its central box. Two-sample Kolmogorov-Smirnov per statistic.
+    count = 8000
+    ours = _random_boxes(torch.tensor([[width, height]]).expand(count, 2), torch.Generator().manual_seed(0))
+    theirs = _torchvision_boxes(width, height, count, seed=1)
+    for name, sample in _box_statistics(ours.double(), width, height).items():
+        result = scipy.stats.ks_2samp(sample, _box_statistics(theirs, width, height)[name])
+        assert result.pvalue > 1e-3, f"{name}: KS statistic {result.statistic:.3f}, p {result.pvalue:.1e}"
+    assert ours[:, 0].min() >= 0 and ours[:, 1].min() >= 0
+    assert (ours[:, 2] <= width).all() and (ours[:, 3] <= height).all()
+
+
+def test_resized_crops_of_a_wide_image_stored_whole_reach_beyond_its_central_square() -> None:
+    # A 300x100 original, stored whole as a 32x32 square (sizes say 300x100): its left and right
+    # thirds (red) lie outside the central 100x100 square (green). Crops over the whole image see
+    # red; crops of the stored square as if it were the image (the old central-square store) do not.
+    wide = torch.zeros(1, 3, 32, 32, dtype=torch.uint8)
+    wide[:, 0, :, :11], wide[:, 0, :, 21:] = 255, 255
+    wide[:, 1, :, 11:21] = 255
+    central = torch.zeros(1, 3, 32, 32, dtype=torch.uint8)
+    central[:, 1] = 255
+    batch = 2000
+    sizes = torch.tensor([[300, 100]]).expand(batch, 2)
+    generator = torch.Generator().manual_seed(0)
+    crops = prepare_batch(wide.expand(batch, -1, -1, -1), train=True, image_size=16, augment="resized_crop_flip",
+                          normalization="caffe", generator=generator, sizes=sizes)  # fmt: skip
+    old = _train(central.expand(batch, -1, -1, -1), "resized_crop_flip", seed=0, image_size=16)
+    red_share = lambda x: ((x[:, 2] + 123.68) > 128).float().mean(dim=(1, 2))  # caffe: BGR, mean-subtracted
+    assert (red_share(crops) > 0.05).float().mean() > 0.5  # most crops reach a red third
+    assert red_share(old).max() == 0
+
+
+def test_sizes_are_refused_outside_training_with_resized_crops() -> None:
+    with pytest.raises(ValueError, match="resized_crop_flip"):
+        prepare_batch(_images(), train=False, image_size=32, augment="none", normalization="caffe",
+                      sizes=torch.tensor([[40, 30]]).expand(8, 2))  # fmt: skip

@@ -38,7 +38,7 @@ from app.schemas.train_config import DatasetConfig
 from worker.training import decoded_cache
 from worker.training.dataset_links import readable_roots
 from worker.training.errors import DatasetNotFound, InvalidDataset
-from worker.training.images import decode_images
+from worker.training.images import decode_images, decode_whole_images
 from worker.training.splits import (
     SplitIndices,
     balanced_subset,
@@ -59,17 +59,24 @@ OnDecode = Callable[[int, int], None]  # (images decoded so far, images to decod
 
 @dataclass
 class ImageTensors:
-    """Images of one split: uint8 (N, 3, H, W) and int64 (N,) labels."""
+    """Images of one split: uint8 (N, 3, H, W) and int64 (N,) labels.
+
+    `sizes`: None when `images` are central squares (the eval view's source). Else each image
+    is the whole original squashed to a square and `sizes` (N, 2) int64 on the CPU holds its
+    original (width, height): the training split of a random-resized-crop run, whose boxes are
+    drawn over the whole image (`transforms.prepare_batch`).
+    """
 
     images: torch.Tensor
     labels: torch.Tensor
+    sizes: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
     @property
     def nbytes(self) -> int:
-        return self.images.nbytes + self.labels.nbytes
+        return self.images.nbytes + self.labels.nbytes + (0 if self.sizes is None else self.sizes.nbytes)
 
 
 @dataclass
@@ -113,21 +120,28 @@ class _Pool:
     train_count: int = 0  # official splits: the first train_count positions are the training set
 
     def take(
-        self, positions: list[int], size: int, *, num_workers: int, on_bad_image: str,
+        self, positions: list[int], size: int, *, num_workers: int, on_bad_image: str, whole: bool = False,
         on_image: Callable[[], None] | None = None,
-    ) -> tuple[torch.Tensor, list[int], list[str]]:
-        """The images at `positions` as (uint8 tensor, kept positions, skipped file names);
+    ) -> tuple[torch.Tensor, list[int], list[str], torch.Tensor | None]:
+        """The images at `positions` as (uint8 tensor, kept positions, skipped file names, original
+        sizes): central squares, or with `whole` whole images squashed, with their (width, height).
         `on_image` is called after each file decoded (never for pixels already in memory)."""
         if self.pixels is not None:
-            return self.pixels[torch.tensor(positions, dtype=torch.int64)], positions, []
+            return self.pixels[torch.tensor(positions, dtype=torch.int64)], positions, [], None
         assert self.root is not None and self.files is not None
         paths = [self.root / self.files[p] for p in positions]
-        images, kept, _ = decode_images(
-            paths, size, num_workers=num_workers, on_bad_image=on_bad_image, on_image=on_image
-        )
+        sizes = None
+        if whole:
+            images, sizes, kept, _ = decode_whole_images(
+                paths, size, num_workers=num_workers, on_bad_image=on_bad_image, on_image=on_image
+            )
+        else:
+            images, kept, _ = decode_images(
+                paths, size, num_workers=num_workers, on_bad_image=on_bad_image, on_image=on_image
+            )
         kept_positions = [positions[k] for k in kept]
         skipped = sorted(set(positions) - set(kept_positions))
-        return images, kept_positions, [self.files[p] for p in skipped]
+        return images, kept_positions, [self.files[p] for p in skipped], sizes
 
 
 # --- where the files are ----------------------------------------------------------------
@@ -443,6 +457,7 @@ def select_files(config: DatasetConfig, data_root: Path) -> tuple[Path, dict[str
 def load_data(
     config: DatasetConfig, data_root: Path, image_size: int, *, num_workers: int = 0, cache_dir: Path | None = None,
     cache_budget_bytes: int | None = None, memory_budget_bytes: int | None = None, on_decode: OnDecode | None = None,
+    whole_train: bool = False,
 ) -> LoadedData:
     """Find, split and decode a dataset into uint8 tensors in memory.
 
@@ -461,6 +476,10 @@ def load_data(
         on_decode: called with (images decoded, images to decode) before the first file
             and after each one, when files are decoded (not on a cache hit, nor for
             datasets already in memory: CIFAR-10's batches, digits).
+        whole_train: store the training split's images whole, squashed to squares, with
+            their original sizes (`ImageTensors.sizes`), for crops over the whole image
+            (`resized_crop_flip`). Only resized folder datasets: native-size ones are whole
+            already. Val and test stay central squares, so evaluation does not change.
 
     Raises:
         DatasetNotFound: the dataset's folder or files are missing.
@@ -471,12 +490,13 @@ def load_data(
     pool = _POOLS[config.name](config, data_root)
     split = _SPLITS[DATASETS[config.name].split](pool, config)
     size = storage_size(config, image_size)
+    whole_train = whole_train and pool.files is not None and DATASETS[config.name].native_size is None
     _check_memory(pool, split, size, memory_budget_bytes)
-    entry = _cache_entry(pool, split, config, size, cache_dir)
+    entry = _cache_entry(pool, split, config, size, cache_dir, whole_train=whole_train)
     stored = decoded_cache.read(entry) if entry is not None else None
     if stored is not None:
         return _assemble(pool, stored, size, from_cache=True)
-    stored = _decode_splits(pool, split, size, config, num_workers, on_decode)
+    stored = _decode_splits(pool, split, size, config, num_workers, on_decode, whole_train=whole_train)
     if entry is not None:
         decoded_cache.write(entry, *stored, budget_bytes=cache_budget_bytes)
     return _assemble(pool, stored, size, from_cache=False)
@@ -519,27 +539,33 @@ def _check_memory(pool: _Pool, split: SplitIndices, size: int, budget: int | Non
 
 
 def _cache_entry(
-    pool: _Pool, split: SplitIndices, config: DatasetConfig, size: int, cache_dir: Path | None
+    pool: _Pool, split: SplitIndices, config: DatasetConfig, size: int, cache_dir: Path | None, *, whole_train: bool
 ) -> Path | None:
     """The decode cache file of this selection; None for in-memory pools (nothing to decode)."""
     if cache_dir is None or pool.root is None or pool.files is None:
         return None
     selected = [*split.train, *split.val, *split.test]
-    key = decoded_cache.cache_key(config.model_dump(mode="json"), size, pool.root, pool.files, selected)
-    return cache_dir / f"{config.name}-{size}px-{key}.safetensors"
+    spec = config.model_dump(mode="json") | ({"train_view": "whole"} if whole_train else {})
+    key = decoded_cache.cache_key(spec, size, pool.root, pool.files, selected)
+    return cache_dir / f"{config.name}-{size}px{'-whole' if whole_train else ''}-{key}.safetensors"
 
 
 def _decode_splits(
-    pool: _Pool, split: SplitIndices, size: int, config: DatasetConfig, num_workers: int, on_decode: OnDecode | None
+    pool: _Pool, split: SplitIndices, size: int, config: DatasetConfig, num_workers: int, on_decode: OnDecode | None,
+    *, whole_train: bool,
 ) -> tuple[dict[str, torch.Tensor], list[str]]:
-    """Every split's images, labels and kept pool positions as flat tensors, and skipped files."""
+    """Every split's images, labels and kept pool positions as flat tensors (and the training
+    split's original sizes with `whole_train`), and skipped files."""
     tensors: dict[str, torch.Tensor] = {}
     skipped: list[str] = []
     on_image = _counter(len(split.train) + len(split.val) + len(split.test), on_decode) if pool.files else None
     for name, positions in (("train", split.train), ("val", split.val), ("test", split.test)):
-        images, kept, bad = pool.take(
-            positions, size, num_workers=num_workers, on_bad_image=config.on_bad_image, on_image=on_image
-        )
+        images, kept, bad, sizes = pool.take(
+            positions, size, num_workers=num_workers, on_bad_image=config.on_bad_image,
+            whole=whole_train and name == "train", on_image=on_image,
+        )  # fmt: skip
+        if sizes is not None:
+            tensors[f"{name}.sizes"] = sizes
         tensors[f"{name}.images"] = images
         tensors[f"{name}.labels"] = torch.tensor([pool.labels[p] for p in kept], dtype=torch.int64)
         tensors[f"{name}.indices"] = torch.tensor(kept, dtype=torch.int64)
@@ -566,7 +592,10 @@ def _assemble(
     pool: _Pool, stored: tuple[dict[str, torch.Tensor], list[str]], size: int, *, from_cache: bool
 ) -> LoadedData:
     tensors, skipped = stored
-    parts = {name: ImageTensors(tensors[f"{name}.images"], tensors[f"{name}.labels"]) for name in decoded_cache.SPLITS}
+    parts = {
+        name: ImageTensors(tensors[f"{name}.images"], tensors[f"{name}.labels"], tensors.get(f"{name}.sizes"))
+        for name in decoded_cache.SPLITS
+    }
     indices = {name: [int(p) for p in tensors[f"{name}.indices"].tolist()] for name in decoded_cache.SPLITS}
     return LoadedData(
         parts["train"], parts["val"], parts["test"], pool.class_names, indices,
@@ -598,7 +627,7 @@ class Selection:
 
     def decode(self, positions: list[int], size: int, *, num_workers: int = 0, on_bad_image: str = "error") -> ImageTensors:
         """The images at `positions` (a subset of `self.positions`) at side `size`, with their labels."""
-        images, kept, _ = self._pool.take(positions, size, num_workers=num_workers, on_bad_image=on_bad_image)
+        images, kept, _, _ = self._pool.take(positions, size, num_workers=num_workers, on_bad_image=on_bad_image)
         if images.shape[-1] != size:  # in-memory pools (CIFAR pickles, digits) are native-sized
             resized = torch.nn.functional.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True)
             images = resized.round().clamp(0, 255).to(torch.uint8)

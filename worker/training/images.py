@@ -38,12 +38,24 @@ def _resize_and_crop(image: Image.Image, size: int) -> Image.Image:
     return image.crop((left, top, left + size, top + size))
 
 
-def _decode(source: Path | BinaryIO, size: int | None, max_pixels: int | None = None) -> np.ndarray:
-    """One file as an H x W x 3 uint8 array (square `size` x `size` unless size is None).
+def _squash(image: Image.Image, size: int) -> Image.Image:
+    """The whole image resized to `size` x `size`, each side on its own (the aspect is recorded apart)."""
+    if image.size == (size, size):
+        return image
+    return image.resize((size, size), Image.Resampling.BILINEAR)
 
-    `max_pixels` refuses larger images from their header, before any pixel is decoded.
+
+def _decode(
+    source: Path | BinaryIO, size: int | None, max_pixels: int | None = None, *, whole: bool = False
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """One file as an H x W x 3 uint8 array, and its original (width, height).
+
+    The array is square `size` x `size` unless size is None: the central square, or with
+    `whole` the whole image squashed. `max_pixels` refuses larger images from their header,
+    before any pixel is decoded.
     """
     with Image.open(source) as image:
+        original = image.size
         if max_pixels is not None and image.width * image.height > max_pixels:
             raise ImageTooLarge(f"{image.width}x{image.height} pixels, more than the {max_pixels} allowed")
         if size is not None:
@@ -51,8 +63,8 @@ def _decode(source: Path | BinaryIO, size: int | None, max_pixels: int | None = 
             image.draft("RGB", (size, size))
         rgb = image.convert("RGB")
     if size is not None:
-        rgb = _resize_and_crop(rgb, size)
-    return np.array(rgb)  # writable: torch.from_numpy warns on read-only buffers
+        rgb = _squash(rgb, size) if whole else _resize_and_crop(rgb, size)
+    return np.array(rgb), original  # writable: torch.from_numpy warns on read-only buffers
 
 
 def decode_one(source: BinaryIO, size: int, *, max_pixels: int) -> torch.Tensor:
@@ -63,7 +75,7 @@ def decode_one(source: BinaryIO, size: int, *, max_pixels: int) -> torch.Tensor:
         BadImage: not an image Pillow can read, or a truncated one.
     """
     try:
-        pixels = _decode(source, size, max_pixels)
+        pixels, _ = _decode(source, size, max_pixels)
     except Image.DecompressionBombError as error:  # Pillow's own ceiling, above max_pixels
         raise ImageTooLarge(str(error)) from error
     except _UNREADABLE as error:
@@ -71,9 +83,9 @@ def decode_one(source: BinaryIO, size: int, *, max_pixels: int) -> torch.Tensor:
     return torch.from_numpy(pixels).permute(2, 0, 1).contiguous()
 
 
-def _read(path: Path, size: int | None, skip: bool) -> np.ndarray | None:
+def _read(path: Path, size: int | None, skip: bool, whole: bool) -> tuple[np.ndarray, tuple[int, int]] | None:
     try:
-        return _decode(path, size)
+        return _decode(path, size, whole=whole)
     except _UNREADABLE as error:
         if skip:
             return None
@@ -100,7 +112,7 @@ def decode_images(
     paths: Sequence[Path], size: int | None, *, num_workers: int = 0, on_bad_image: str = "error",
     on_image: Callable[[], None] | None = None,
 ) -> tuple[torch.Tensor, list[int], list[Path]]:
-    """Decode image files into one uint8 tensor.
+    """Decode image files into one uint8 tensor of central squares.
 
     Args:
         paths: image files, any format Pillow reads; converted to RGB.
@@ -118,25 +130,54 @@ def decode_images(
         BadImage: a file cannot be decoded and on_bad_image is "error".
         InvalidDataset: size is None and the images differ in size.
     """
+    images, _, kept, skipped = _decode_all(paths, size, False, num_workers, on_bad_image, on_image)
+    return images, kept, skipped
+
+
+def decode_whole_images(
+    paths: Sequence[Path], size: int, *, num_workers: int = 0, on_bad_image: str = "error",
+    on_image: Callable[[], None] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, list[int], list[Path]]:
+    """Decode image files whole, each squashed to `size` x `size`, with their original sizes.
+
+    What a random resized crop over the whole image needs (`transforms.prepare_batch` with
+    `sizes`): a box drawn in the original's pixels maps into the square by `size / width`
+    across and `size / height` down. Arguments as `decode_images`.
+
+    Returns:
+        (images, sizes, kept, skipped): (N, 3, size, size) uint8, (N, 2) int64 original
+        (width, height), the kept positions in `paths`, the skipped paths.
+    """
+    return _decode_all(paths, size, True, num_workers, on_bad_image, on_image)
+
+
+def _decode_all(
+    paths: Sequence[Path], size: int | None, whole: bool, num_workers: int, on_bad_image: str,
+    on_image: Callable[[], None] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, list[int], list[Path]]:
     if on_bad_image not in ("error", "skip"):
         raise ValueError(f"on_bad_image must be 'error' or 'skip', got {on_bad_image!r}")
     out = torch.empty((len(paths), 3, size, size), dtype=torch.uint8) if size is not None else None
+    originals = torch.empty((len(paths), 2), dtype=torch.int64)
     kept: list[int] = []
     skipped: list[Path] = []
-    read = partial(_read, size=size, skip=on_bad_image == "skip")
+    read = partial(_read, size=size, skip=on_bad_image == "skip", whole=whole)
     with ThreadPoolExecutor(max_workers=num_workers or os.cpu_count() or 1) as pool:
         try:
-            for position, pixels in enumerate(pool.map(read, paths)):
+            for position, decoded in enumerate(pool.map(read, paths)):
                 if on_image is not None:
                     on_image()
-                if pixels is None:
+                if decoded is None:
                     skipped.append(paths[position])
                     continue
-                out = _store(out, pixels, len(paths), len(kept), paths[position])
+                out = _store(out, decoded[0], len(paths), len(kept), paths[position])
+                originals[len(kept)] = torch.tensor(decoded[1])
                 kept.append(position)
         except BaseException:
             pool.shutdown(cancel_futures=True)  # do not decode thousands of files only to raise
             raise
     if out is None:
-        return torch.empty((0, 3, 0, 0), dtype=torch.uint8), kept, skipped
-    return (out if len(kept) == len(paths) else out[: len(kept)].clone()), kept, skipped
+        return torch.empty((0, 3, 0, 0), dtype=torch.uint8), originals[:0], kept, skipped
+    if len(kept) < len(paths):
+        return out[: len(kept)].clone(), originals[: len(kept)].clone(), kept, skipped
+    return out, originals, kept, skipped

@@ -156,6 +156,7 @@ def _gather(split: ImageTensors, idx: torch.Tensor, device: torch.device) -> tup
 
 def _batch(session: _Session, split: ImageTensors, idx: torch.Tensor, *, train: bool,
            generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    sizes = None if split.sizes is None else split.sizes[idx.cpu()]  # idx: drawn on the CPU, no wait
     images, labels = _gather(split, idx, session.device)
     inputs = prepare_batch(
         images,
@@ -164,6 +165,7 @@ def _batch(session: _Session, split: ImageTensors, idx: torch.Tensor, *, train: 
         augment=session.config.resolved_augment() if train else "none",
         normalization=session.config.resolved_normalization(),
         generator=generator,
+        sizes=sizes,
     )
     if session.device.type == "cuda":
         inputs = inputs.contiguous(memory_format=torch.channels_last)
@@ -450,6 +452,7 @@ def _start_session(
         data = load_data(
             config.dataset, runtime.data_root, image_size, num_workers=runtime.num_workers, cache_dir=cache_dir,
             cache_budget_bytes=runtime.decode_cache_budget_bytes, on_decode=prepared.images,
+            whole_train=config.resolved_augment() == "resized_crop_flip",  # crops over the whole image
         )
         model = build_model(
             config, len(data.class_names), data_root=runtime.data_root,
@@ -591,7 +594,7 @@ def _to_device(data: LoadedData, device: torch.device) -> LoadedData:
     """Small decoded datasets live on the training device, so batches never cross PCIe."""
 
     def move(split: ImageTensors) -> ImageTensors:
-        return ImageTensors(images=split.images.to(device), labels=split.labels.to(device))
+        return ImageTensors(images=split.images.to(device), labels=split.labels.to(device), sizes=split.sizes)
 
     return LoadedData(
         train=move(data.train), val=move(data.val), test=move(data.test), class_names=data.class_names,

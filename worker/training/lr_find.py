@@ -166,6 +166,7 @@ def training_batches(
             inputs = prepare_batch(
                 train.images[idx], train=True, image_size=image_size, augment=config.resolved_augment(),
                 normalization=config.resolved_normalization(), generator=generator,
+                sizes=None if train.sizes is None else train.sizes[idx],
             )  # fmt: skip
             yield inputs.to(device), train.labels[idx].to(device)
 
@@ -178,7 +179,10 @@ def find_lr(config: TrainConfig, runtime: Runtime, *, start: float = 1e-7, end: 
     """
     device = resolve_device(runtime.device)
     image_size = config.resolved_image_size()
-    data = load_data(config.dataset, runtime.data_root, image_size, num_workers=runtime.num_workers)
+    data = load_data(
+        config.dataset, runtime.data_root, image_size, num_workers=runtime.num_workers,
+        whole_train=config.resolved_augment() == "resized_crop_flip",
+    )  # fmt: skip
     torch.manual_seed(config.seed)
     model = build_model(
         config, len(data.class_names), data_root=runtime.data_root, weights_dir=runtime.weights_dir,

@@ -7,7 +7,8 @@ loop and no PIL, so augmentation never becomes the bottleneck the decoder used t
 
 Folder datasets are stored at S = round(image_size * 256 / 224), so the eval view is
 the classic Resize(256) + CenterCrop(224); fixed-size datasets (CIFAR, digits) stay
-native and are resized. Random parameters are drawn from a CPU generator, so one seed
+native and are resized. For a random resized crop, the training split is stored whole,
+squashed to S x S, with each original's size: boxes are drawn over the whole original. Random parameters are drawn from a CPU generator, so one seed
 gives the same augmentation on CPU and CUDA.
 """
 
@@ -26,10 +27,11 @@ from app.schemas.catalog import NORMALIZATIONS
 
 AUGMENTS = ("none", "flip", "crop_flip", "resized_crop_flip")
 EVAL_CROP_RATIO = 224 / 256  # the ImageNet convention: resize to 256, center-crop 224
-# RandomResizedCrop's area range, torchvision's default (and its reference recipe's). The
-# area is that of the stored square (the image's central square, see the module docstring).
+# RandomResizedCrop's area and aspect ranges, torchvision's defaults (and its reference
+# recipe's), in the original image's pixels: over the whole image when the training split is
+# stored whole (`ImageTensors.sizes`), else over the stored square.
 _CROP_SCALE = (0.08, 1.0)
-_CROP_LOG_RATIO = (math.log(3 / 4), math.log(4 / 3))
+_CROP_RATIO = (3 / 4, 4 / 3)
 _CROP_TRIES = 10  # as torchvision: draw up to 10 boxes, keep the first that fits
 
 
@@ -90,31 +92,59 @@ def _pad_crop(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tenso
     return picked.permute(0, 3, 1, 2).contiguous()
 
 
-def _random_boxes(batch: int, side: int, generator: torch.Generator | None) -> torch.Tensor:
-    """(B, 4) boxes x0, y0, x1, y1 drawn like torchvision's RandomResizedCrop, all at once."""
+def _random_boxes(sizes: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """(B, 4) boxes x0, y0, x1, y1 in each image's own pixels, drawn as torchvision's
+    `RandomResizedCrop.get_params` draws them, for the whole batch at once.
+
+    Args:
+        sizes: (B, 2) (width, height) of each image.
+
+    Up to 10 tries of an area in `_CROP_SCALE` of the image's and a log-uniform aspect in
+    `_CROP_RATIO`, sides rounded to whole pixels, the first that fits is kept at a random
+    position; if none fits, the central box of the image clamped to the aspect range.
+    """
+    batch = sizes.shape[0]
+    width, height = sizes[:, :1].double(), sizes[:, 1:].double()
     shape = (batch, _CROP_TRIES)
-    scale = torch.empty(shape).uniform_(*_CROP_SCALE, generator=generator)
-    ratio = torch.empty(shape).uniform_(*_CROP_LOG_RATIO, generator=generator).exp()
-    area = float(side * side)
-    widths, heights = (area * scale * ratio).sqrt().round(), (area * scale / ratio).sqrt().round()
-    fits = (widths >= 1) & (heights >= 1) & (widths <= side) & (heights <= side)
+    scale = torch.empty(shape, dtype=torch.float64).uniform_(*_CROP_SCALE, generator=generator)
+    log_ratio = torch.empty(shape, dtype=torch.float64).uniform_(*map(math.log, _CROP_RATIO), generator=generator)
+    area, ratio = width * height * scale, log_ratio.exp()
+    widths, heights = (area * ratio).sqrt().round(), (area / ratio).sqrt().round()
+    fits = (widths >= 1) & (heights >= 1) & (widths <= width) & (heights <= height)
     first = fits.to(torch.int64).argmax(dim=1, keepdim=True)  # argmax returns the first maximum
     found = fits.any(dim=1)
-    width = torch.where(found, widths.gather(1, first).squeeze(1), float(side))
-    height = torch.where(found, heights.gather(1, first).squeeze(1), float(side))
-    x0 = (torch.rand(batch, generator=generator) * (side - width + 1)).floor()
-    y0 = (torch.rand(batch, generator=generator) * (side - height + 1)).floor()
-    return torch.stack([x0, y0, x0 + width, y0 + height], dim=1)
+    fallback_w, fallback_h = _central_fallback(width.squeeze(1), height.squeeze(1))
+    w = torch.where(found, widths.gather(1, first).squeeze(1), fallback_w)
+    h = torch.where(found, heights.gather(1, first).squeeze(1), fallback_h)
+    width, height = width.squeeze(1), height.squeeze(1)
+    x0 = torch.where(found, (torch.rand(batch, generator=generator) * (width - w + 1)).floor(), ((width - w) / 2).floor())
+    y0 = torch.where(found, (torch.rand(batch, generator=generator) * (height - h + 1)).floor(), ((height - h) / 2).floor())
+    return torch.stack([x0, y0, x0 + w, y0 + h], dim=1).float()
 
 
-def _random_resized_crop(images: torch.Tensor, image_size: int, generator: torch.Generator | None) -> torch.Tensor:
+def _central_fallback(width: torch.Tensor, height: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """torchvision's box when no try fits: the whole image, cut to the nearest allowed aspect."""
+    aspect, low, high = width / height, *_CROP_RATIO
+    w = torch.where(aspect > high, (height * high).round(), width)
+    h = torch.where(aspect < low, (width / low).round(), height)
+    return w, h
+
+
+def _random_resized_crop(
+    images: torch.Tensor, image_size: int, generator: torch.Generator | None, sizes: torch.Tensor | None
+) -> torch.Tensor:
     """A random box of each image, resampled to `image_size` in one batched call.
 
-    roi_align with adaptive sampling averages several bilinear samples per output pixel
-    when a box is larger than the output, so shrinking does not alias.
+    Boxes are drawn in the original's pixels (`sizes`; None: the stored square is the image)
+    and mapped into the stored square, which holds the whole image squashed: x by S / width,
+    y by S / height. roi_align with adaptive sampling averages several bilinear samples per
+    output pixel when a box is larger than the output, so shrinking does not alias.
     """
     batch, side = images.shape[0], images.shape[-1]
-    boxes = _random_boxes(batch, side, generator)
+    if sizes is None:
+        sizes = torch.tensor([[side, side]]).expand(batch, 2)
+    boxes = _random_boxes(sizes, generator)
+    boxes = boxes * (side / sizes.float()).repeat(1, 2)  # original pixels → stored pixels
     rois = torch.cat([torch.arange(batch, dtype=boxes.dtype)[:, None], boxes], dim=1)
     x = images.float()
     return roi_align(x, to_device(rois, x.device), output_size=image_size, sampling_ratio=-1, aligned=True)
@@ -145,6 +175,7 @@ def prepare_batch(
     augment: str,
     normalization: str,
     generator: torch.Generator | None = None,
+    sizes: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Turn stored uint8 images into normalized model inputs, augmented when training.
 
@@ -158,6 +189,10 @@ def prepare_batch(
         normalization: a key of `NORMALIZATIONS`: "imagenet" (RGB / 255, standardised)
             or "caffe" (BGR, 0-255, mean subtracted).
         generator: CPU generator for the random parameters (None: torch's global one).
+        sizes: (B, 2) original (width, height) on the CPU when `images` are whole images
+            squashed to squares (`datasets.ImageTensors.sizes`): "resized_crop_flip" then
+            draws its boxes over the whole original, as torchvision's RandomResizedCrop.
+            Only for training with "resized_crop_flip"; None: the images are the squares.
 
     Returns:
         (B, 3, image_size, image_size) float32.
@@ -168,8 +203,10 @@ def prepare_batch(
         raise ValueError(f"unknown normalization {normalization!r}; allowed: {', '.join(NORMALIZATIONS)}")
     if images.dtype != torch.uint8 or images.dim() != 4:
         raise ValueError(f"expected (B, 3, S, S) uint8 images, got {images.dtype} {tuple(images.shape)}")
+    if sizes is not None and not (train and augment == "resized_crop_flip"):
+        raise ValueError("whole squashed images (sizes) are only for training with resized_crop_flip")
     if train and augment == "resized_crop_flip":
-        x = _flip(_random_resized_crop(images, image_size, generator), generator)
+        x = _flip(_random_resized_crop(images, image_size, generator, sizes), generator)
     else:
         x = eval_view(images, image_size)
         if train and augment == "crop_flip":
