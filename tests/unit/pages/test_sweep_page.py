@@ -23,7 +23,7 @@ def sweep(trials: list[TrialRead], objective: str = "val_acc") -> SweepRead:
     best = max((t for t in trials if t.state == "complete"), key=lambda t: t.value or 0, default=None)
     return SweepRead(
         id=7, name="s", state="running", sampler="tpe", pruner="median", objective=objective, planned_trials=10,
-        parallel=2, trial_counts={}, best_value=None, owner_name="local", created_at=datetime.now(UTC),
+        parallel=2, queue="default", trial_counts={}, best_value=None, owner_name="local", created_at=datetime.now(UTC),
         finished_at=None, spec={"space": SPACE}, trials=trials,
         best=None if best is None else BestTrial(number=best.number, params=best.params, value=best.value or 0,
                                                  run_id=best.run_id, config=CONFIG),
