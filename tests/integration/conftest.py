@@ -113,13 +113,25 @@ def make_settings(backend: Backend, data_dir: Path, **overrides: Any) -> Setting
 
 
 def reset_database(settings: Settings) -> None:
-    """Migrate, then empty every table (PostgreSQL is shared by the whole session)."""
+    """Migrate, then empty every table and the session's queues (PostgreSQL and Redis are
+    shared by the whole session).
+
+    Without emptying the queues, tasks that a test published with no worker listening (every
+    API test queues runs) waited for the next module's worker: it then spent minutes skipping
+    them, or claimed the new module's rows that reuse their ids (identities restart at 1).
+    """
     upgrade(settings.database_url)
     if settings.database_url.startswith("postgresql"):
         database = Database.connect(settings.database_url)
         with database.engine.begin() as connection:
             connection.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
         database.dispose()
+    if settings.broker_url and settings.broker_url.startswith("redis"):
+        client = redis.Redis.from_url(settings.broker_url)
+        for queue in settings.queues:  # a queue's list, and its priority lists (`<queue>\x06\x16<n>`)
+            for key in [queue.encode(), *client.scan_iter(match=f"{queue}\x06*")]:
+                client.delete(key)
+        client.close()
 
 
 @pytest.fixture
