@@ -20,8 +20,10 @@ from sqlalchemy.orm import Session
 
 from app.db.types import utcnow
 from app.models import Evaluation, EvaluationStatus, Run, RunStatus, Sweep, SweepState
+from app.schemas.lr_finds import LrFindJob
 from app.schemas.sweeps import SweepSpec
 from app.services import accounts
+from app.services.lr_finds import FOLDER as LR_FINDS_FOLDER
 from app.services.runs import FAST_PATH_FILE, TEST_REPORT_FILE
 from app.settings import Settings
 from tests.rows import row_session, unit_of_work
@@ -105,6 +107,18 @@ def a_sweep(settings: Settings, owner_id: int) -> int:
         db.add(sweep)
         db.commit()
         return sweep.id
+
+
+def an_lr_find(settings: Settings, owner_id: int) -> str:
+    """A finished LR range test of `owner_id` (its record under the data root): an id that exists."""
+    job = LrFindJob(
+        id=uuid.uuid4().hex, state="failed", base_lr=0.1, start=1e-7, end=10.0, steps=10, created_at=utcnow(),
+        finished_at=utcnow(), error="made by the test", owner_id=owner_id, queue="default", config={},
+    )  # fmt: skip
+    folder = settings.data_dir / LR_FINDS_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{job.id}.json").write_text(job.model_dump_json())
+    return job.id
 
 
 def run_count(settings: Settings) -> int:

@@ -31,6 +31,7 @@ from people import (
     a_sweep,
     add_person,
     an_evaluation,
+    an_lr_find,
     browser,
     csrf_of,
     finished_run,
@@ -46,6 +47,7 @@ from starlette.websockets import WebSocketDisconnect
 from app.db.types import utcnow
 from app.main import create_app
 from app.models import ApiToken, LoginSession, Run, RunStatus
+from app.models.runs import RunTag
 from app.services import accounts
 from app.settings import Settings, child_environment
 from tests.rows import unit_of_work
@@ -140,10 +142,13 @@ def routes(app: FastAPI, accounts_settings: Settings, root: Person) -> list[Endp
     """Every endpoint, pointed at root's finished run and root's token (ids that exist)."""
     run_id = finished_run(accounts_settings, root)
     evaluation_id = an_evaluation(accounts_settings, run_id)
+    with rows(accounts_settings) as db:  # root's run makes root's study "shapes"
+        db.add(RunTag(run_id=run_id, tag="study:shapes"))
+        db.commit()
     return endpoints(app, {
         "run_id": run_id, "token_id": root.token_id, "evaluation_id": evaluation_id,
-        "sweep_id": a_sweep(accounts_settings, root.id),
-        "name": "shapes",  # an upload's name: only DELETE takes one, and it must refuse anyway
+        "sweep_id": a_sweep(accounts_settings, root.id), "job_id": an_lr_find(accounts_settings, root.id),
+        "name": "shapes",  # root's study; as an upload's name only DELETE takes it, and it must refuse anyway
     })  # fmt: skip
 
 
