@@ -127,11 +127,15 @@ def reset_database(settings: Settings) -> None:
             connection.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
         database.dispose()
     if settings.broker_url and settings.broker_url.startswith("redis"):
-        client = redis.Redis.from_url(settings.broker_url)
-        for queue in settings.queues:  # a queue's list, and its priority lists (`<queue>\x06\x16<n>`)
-            for key in [queue.encode(), *client.scan_iter(match=f"{queue}\x06*")]:
-                client.delete(key)
-        client.close()
+        client = redis.Redis.from_url(settings.broker_url, socket_connect_timeout=2)
+        try:
+            for queue in settings.queues:  # a queue's list, and its priority lists (`<queue>\x06\x16<n>`)
+                for key in [queue.encode(), *client.scan_iter(match=f"{queue}\x06*")]:
+                    client.delete(key)
+        except redis.exceptions.ConnectionError:
+            pass  # a test's deliberately dead broker holds nothing
+        finally:
+            client.close()
 
 
 @pytest.fixture
