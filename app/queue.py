@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import threading
 from typing import Any
 
 import kombu.exceptions
@@ -63,7 +65,36 @@ def make_celery(settings: Settings) -> Celery:
         worker_enable_remote_control=settings.broker_url.startswith(("redis", "rediss")),
     )
     app.conf.stagewise_settings = settings
+    if is_sql_broker(settings):
+        _forget_broker_engines_in_forked_children()
     return app
+
+
+_FORK_HOOK_REGISTERED = False
+
+
+def _forget_broker_engines_in_forked_children() -> None:
+    """Give every forked child (a prefork worker's pool process) its own embedded-broker engine.
+
+    kombu's SQLAlchemy transport caches its engines class-wide (`Channel._engines`), so a child
+    forked by the worker inherited the parent's pool of SQLite connections (the consumer's,
+    and the heartbeat thread's publishes) and used them for its own publishes: SQLite forbids
+    using a connection across fork(), and a pool lock held by the parent's heartbeat thread at
+    the fork stays held for ever in the child. Our own engines do the same (`Database.connect`).
+    """
+    global _FORK_HOOK_REGISTERED
+    if not _FORK_HOOK_REGISTERED:
+        os.register_at_fork(after_in_child=_forget_broker_engines)
+        _FORK_HOOK_REGISTERED = True
+
+
+def _forget_broker_engines() -> None:
+    from kombu.transport import sqlalchemy as transport
+
+    transport._MUTEX = threading.RLock()  # a lock the parent held at the fork would never be released
+    for engine, _sessions in list(transport.Channel._engines.values()):
+        engine.dispose(close=False)  # the parent's connections: neither used nor closed here
+    transport.Channel._engines.clear()
 
 
 def _transport_options(settings: Settings) -> dict[str, Any]:

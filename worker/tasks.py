@@ -10,9 +10,10 @@ import logging
 import math
 import os
 import socket
+import threading
 import time
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from app.schemas.metrics import EpochRecord, EpochVerdict, RunSummary
 from app.schemas.train_config import TrainConfig
 from app.services.evaluation_jobs import EvaluationClaim, claim_evaluation, evaluation_heartbeat, finish_evaluation
 from app.services.execution import Claim, Worker, claim_run, finish_run
-from app.services.lr_finds import finish_lr_find, start_lr_find
+from app.services.lr_finds import beat_lr_find, finish_lr_find, start_lr_find
 from app.services.metrics import record_epochs
 from app.services.public_paths import relative_message
 from app.services.sweeps import trial_ended, trial_reporter
@@ -247,7 +248,8 @@ def lr_find(self: Task, job_id: str) -> str:
         from worker.training.lr_find import find_lr
 
         runtime = runtime_from_settings(settings, settings.data_dir / "lr_finds")
-        found = find_lr(config, runtime, start=job.start, end=job.end, steps=job.steps)
+        with _beating(settings, job_id):  # stopped before the record is finished: no beat writes over it
+            found = find_lr(config, runtime, start=job.start, end=job.end, steps=job.steps)
     except Exception as exc:
         log.exception("LR range test %s failed", job_id)
         finish_lr_find(settings=settings, job=job, error=describe_failure(exc, config, settings.data_dir))
@@ -281,6 +283,28 @@ def _failure_message(exc: BaseException, config: TrainConfig | None) -> str:
     if isinstance(exc, MemoryError):
         return f"the worker host ran out of RAM{batch}: lower batch_size or num_workers"
     return f"internal error ({type(exc).__name__}: {exc}); see the log of worker {socket.gethostname()}"
+
+
+@contextmanager
+def _beating(settings: Settings, job_id: str) -> Iterator[None]:
+    """Mark LR range test `job_id` alive every `heartbeat_interval_s` while the block runs, so
+    that a reader can tell a job whose worker died (`lr_finds.get_lr_find`) from a slow one."""
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(settings.heartbeat_interval_s):
+            try:
+                beat_lr_find(settings=settings, job_id=job_id)
+            except OSError:
+                log.exception("LR range test %s: could not record a heartbeat", job_id)
+
+    thread = threading.Thread(target=beat, name=f"lr-find-beat-{job_id[:8]}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 def this_worker(settings: Settings) -> Worker:

@@ -73,3 +73,4 @@ class LrFindJob(LrFindRead):
     owner_id: int | None
     queue: str
     config: dict[str, Any]
+    beat_at: datetime | None = None  # the worker's latest sign of life while the job runs

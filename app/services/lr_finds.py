@@ -62,7 +62,32 @@ def get_lr_find(*, uow: UnitOfWork, principal: Principal, job_id: str) -> LrFind
     job = _read(uow.settings, job_id)
     if job is None or not (principal.is_admin or job.owner_id == principal.user_id):
         raise LrFindNotFound(job_id)
-    return LrFindRead.model_validate(job.model_dump(exclude={"owner_id", "queue", "config"}))
+    job = _fail_if_silent(uow.settings, job)
+    return LrFindRead.model_validate(job.model_dump(exclude={"owner_id", "queue", "config", "beat_at"}))
+
+
+def _fail_if_silent(settings: Settings, job: LrFindJob) -> LrFindJob:
+    """A running job whose worker gave no sign of life for `heartbeat_timeout_s` ends failed
+    (its worker died: killed, out of memory, host lost), instead of showing "running" for ever."""
+    if job.state != "running":
+        return job
+    seen = job.beat_at or job.started_at or job.created_at
+    silent = (utcnow() - seen).total_seconds()
+    if silent <= settings.heartbeat_timeout_s:
+        return job
+    failed = job.model_copy(update={
+        "state": "failed", "finished_at": utcnow(),
+        "error": f"the worker running this test stopped (no sign of it for {silent:.0f} s): run the test again",
+    })  # fmt: skip
+    _write(settings, failed)
+    return failed
+
+
+def beat_lr_find(*, settings: Settings, job_id: str) -> None:
+    """The worker's sign of life while it runs the job (every `heartbeat_interval_s`)."""
+    job = _read(settings, job_id)
+    if job is not None and job.state == "running":
+        _write(settings, job.model_copy(update={"beat_at": utcnow()}))
 
 
 def start_lr_find(*, settings: Settings, job_id: str) -> LrFindJob | None:
@@ -71,7 +96,7 @@ def start_lr_find(*, settings: Settings, job_id: str) -> LrFindJob | None:
     job = _read(settings, job_id)
     if job is None or job.state in ("succeeded", "failed"):
         return None
-    job = job.model_copy(update={"state": "running", "started_at": utcnow()})
+    job = job.model_copy(update={"state": "running", "started_at": utcnow(), "beat_at": utcnow()})
     _write(settings, job)
     return job
 

@@ -65,3 +65,17 @@ def test_the_new_run_form_queues_its_config_with_errors_beside_the_fields(client
     assert client.get(f"/api/lr-finds/{queued.json()['id']}").json()["steps"] == 10
     bad = client.post("/runs/new/lr-find", data={**form, "lr_find.steps": "x"}, headers={"Accept": "application/json"})
     assert (bad.status_code, bad.json()["detail"][0]["loc"]) == (422, ["lr_find", "steps"])
+
+
+def test_a_test_whose_worker_is_killed_ends_failed_not_running_for_ever(stack: Stack) -> None:
+    """Last in the module: it kills the stack's worker (and starts another afterwards)."""
+    body = {"config": {**TINY, "optimizer": {"lr": 0.01}}, "start": 1e-7, "end": 1e-3, "steps": 1000}  # long, no divergence
+    with stack.client() as client:
+        job_id = client.post("/api/lr-finds", json=body).json()["id"]
+        wait_for(lambda: client.get(f"/api/lr-finds/{job_id}").json()["state"] == "running", timeout=180,
+                 what="the LR range test to start")  # fmt: skip
+        stack.kill_worker(stack.workers[-1])  # kill -9 the worker and its child mid-test
+        job = wait_for(lambda: (j := client.get(f"/api/lr-finds/{job_id}").json())["state"] != "running" and j,
+                       timeout=stack.settings.heartbeat_timeout_s + 60, what="the dead worker's test to end")  # fmt: skip
+    stack.start_worker()
+    assert job["state"] == "failed" and "stopped" in job["error"] and job["result"] is None, job
