@@ -62,7 +62,7 @@ def run_row(run: RunRead, now: datetime) -> RunRow:
         epochs_done=run.epochs_done,
         eta=_eta(run, now) if run.status == "running" else None,
         dataset=dataset_label(run.config), backbone=run.backbone, best_val_acc=run.best_val_acc,
-        test_acc=run.summary.test_acc_at_best_val if run.summary else None,
+        test_acc=run.summary.final_test_acc if run.summary else None,  # the reference table's figure
         duration=run_duration(run.started_at, run.finished_at, now),
         created_at=run.created_at, owner=run.owner_name or "–", can_cancel=live and not run.cancel_requested, can_delete=run.status != "running",
         cancelling=live and run.cancel_requested,

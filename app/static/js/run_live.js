@@ -92,6 +92,7 @@
     const speed = p && p.images_per_s ? p.images_per_s : last ? last.images_per_s : null;
     live("speed").textContent = speed === null ? "–" : Math.round(speed).toLocaleString("en-US");
     live("best-val").textContent = pct(run.best_val_acc);
+    live("test-acc-last").textContent = pct(run.summary ? run.summary.final_test_acc : null);
     live("test-acc").textContent = pct(run.summary ? run.summary.test_acc_at_best_val : null);
     live("error").hidden = !run.error;
     live("error-text").textContent = run.error || "";
