@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from conftest import make_run
 from sqlalchemy import inspect
 
 from app.db import Database
 from app.db.migrations import downgrade, upgrade
-from app.models import Base
+from app.models import Base, Run
 from app.settings import Settings
+from tests.rows import row_session
 
 
 def tables(url: str) -> set[str]:
@@ -58,3 +60,18 @@ def test_every_declared_index_exists_after_upgrade_and_after_a_round_trip(settin
     downgrade(url, "0002")
     upgrade(url)
     assert declared_indexes() - index_names(url) == set()
+
+
+def test_runs_stored_with_the_old_default_follow_the_server_after_0014(settings: Settings) -> None:
+    # Before 0014 `allow_download: false` was the default and meant "follow the server"; now
+    # false means "never download", so the upgrade removes the old default from stored runs.
+    url = settings.database_url
+    downgrade(url, "0013_h15")
+    with row_session(url) as db:
+        ids = [make_run(db, config={"allow_download": value}).id for value in (False, True)]
+        ids.append(make_run(db).id)
+    upgrade(url)
+    with row_session(url) as db:
+        configs = [db.get(Run, run_id).config for run_id in ids]
+    assert "allow_download" not in configs[0] and configs[0]["backbone"] == "resnet18"  # the rest kept
+    assert configs[1]["allow_download"] is True and "allow_download" not in configs[2]
