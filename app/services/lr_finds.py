@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 from app.db.types import utcnow
@@ -19,11 +20,12 @@ from app.queue import BROKER_ERRORS
 from app.schemas.accounts import Principal
 from app.schemas.lr_finds import LrFindCreate, LrFindJob, LrFindRead, LrFindResult
 from app.services.configs import build_config, probe_request
-from app.services.errors import BrokerUnavailable, LrFindNotFound
+from app.services.errors import BrokerUnavailable, LrFindNotFound, QuotaExceeded
 from app.services.unit_of_work import UnitOfWork
 from app.settings import Settings
 
 FOLDER = "lr_finds"
+KEEP_FINISHED = timedelta(days=30)  # a finished test's record is removed after this
 
 
 def create_lr_find(*, uow: UnitOfWork, principal: Principal, request: LrFindCreate) -> LrFindRead:
@@ -31,8 +33,10 @@ def create_lr_find(*, uow: UnitOfWork, principal: Principal, request: LrFindCrea
 
     Raises:
         InvalidInput: the config, preset or overrides do not make a valid config.
+        QuotaExceeded: the user has `max_active_runs_per_user` LR range tests queued or running.
         BrokerUnavailable: the queue is down; nothing was kept.
     """
+    _check_quota(uow.settings, principal)
     downloads = probe_request(uow.settings, config=request.config, preset=request.preset, overrides=request.overrides)
     with uow.reading() as db:
         config = build_config(
@@ -51,6 +55,32 @@ def create_lr_find(*, uow: UnitOfWork, principal: Principal, request: LrFindCrea
         _path(uow.settings, job.id).unlink(missing_ok=True)
         raise BrokerUnavailable(f"the job queue is unreachable ({type(exc).__name__}); nothing was queued") from exc
     return LrFindRead.model_validate(job.model_dump())
+
+
+def _check_quota(settings: Settings, principal: Principal) -> None:
+    """A user's LR range tests queued or running count against `max_active_runs_per_user` (they
+    hold a worker like runs do, on a quota of their own). Finished records older than
+    `KEEP_FINISHED` are removed on the way, so the folder does not grow for ever."""
+    active, now = 0, utcnow()
+    for path in (settings.data_dir / FOLDER).glob("*.json"):
+        try:
+            job = _read(settings, path.stem)
+        except ValueError:  # not a record this version can read: leave it, count nothing
+            continue
+        if job is None:
+            continue
+        if job.state in ("succeeded", "failed"):
+            if now - (job.finished_at or job.created_at) > KEEP_FINISHED:
+                path.unlink(missing_ok=True)
+            continue
+        if job.owner_id == principal.user_id and _fail_if_silent(settings, job).state in ("queued", "running"):
+            active += 1
+    limit = settings.max_active_runs_per_user
+    if active >= limit:
+        raise QuotaExceeded(
+            f"{principal.name} has {active} LR range tests queued or running, the most allowed "
+            f"(STAGEWISE_MAX_ACTIVE_RUNS_PER_USER={limit}): wait for one to finish"
+        )
 
 
 def get_lr_find(*, uow: UnitOfWork, principal: Principal, job_id: str) -> LrFindRead:

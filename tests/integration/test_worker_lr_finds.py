@@ -3,12 +3,17 @@ worker process (not the API), its curve and suggestion read back; on SQLite and 
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import TINY, Stack, wait_for
+from conftest import TINY, Stack, local_client, wait_for
 from fastapi.testclient import TestClient
 
+from app.db.types import utcnow
+from app.main import create_app
+from app.schemas.lr_finds import LrFindJob
 from app.settings import Settings
 
 STAGES = {"conv1": 0, "conv4": {"mult": 0.1}, "classifier": {"lr": 0.1}}  # frozen, relative, absolute
@@ -65,6 +70,24 @@ def test_the_new_run_form_queues_its_config_with_errors_beside_the_fields(client
     assert client.get(f"/api/lr-finds/{queued.json()['id']}").json()["steps"] == 10
     bad = client.post("/runs/new/lr-find", data={**form, "lr_find.steps": "x"}, headers={"Accept": "application/json"})
     assert (bad.status_code, bad.json()["detail"][0]["loc"]) == (422, ["lr_find", "steps"])
+
+
+def test_tests_queued_count_against_the_quota_and_old_finished_records_are_removed(settings: Settings) -> None:
+    limited = settings.model_copy(update={"max_active_runs_per_user": 2})
+    folder = Path(settings.data_dir, "lr_finds")
+    folder.mkdir(parents=True, exist_ok=True)
+    long_ago, recent = utcnow() - timedelta(days=31), utcnow() - timedelta(days=1)
+    for when in (long_ago, recent):
+        record = LrFindJob(id=uuid.uuid4().hex, state="succeeded", base_lr=0.1, start=1e-7,
+                           end=1.0, steps=10, created_at=when, finished_at=when, owner_id=None, queue="q", config={})
+        (folder / f"{record.id}.json").write_text(record.model_dump_json())  # fmt: skip
+    body = {"config": TINY, "steps": 10}
+    with local_client(create_app(limited)) as client:  # no worker: the tests stay queued
+        assert [client.post("/api/lr-finds", json=body).status_code for _ in range(2)] == [201, 201]
+        refused = client.post("/api/lr-finds", json=body)
+    assert refused.status_code == 429 and "2 LR range tests queued or running" in refused.text
+    kept = {LrFindJob.model_validate_json(p.read_text()).finished_at for p in folder.glob("*.json")}
+    assert len(list(folder.glob("*.json"))) == 3 and recent in kept and long_ago not in kept  # 2 queued + recent
 
 
 def test_a_test_whose_worker_is_killed_ends_failed_not_running_for_ever(stack: Stack) -> None:
