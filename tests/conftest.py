@@ -34,3 +34,12 @@ def data_root(tmp_path: Path, shared_datasets: Path) -> Path:
     for name in ("hymenoptera_data", "cifar10_jpg"):
         (root / name).symlink_to(shared_datasets / name, target_is_directory=True)
     return root
+
+
+@pytest.fixture(scope="session")
+def photos(tmp_path_factory: pytest.TempPathFactory, shared_datasets: Path) -> Path:
+    """A data root holding the real Ants & Bees photos (linked; tests only read them), for the
+    runs trained by `tests/trained_run.py`."""
+    root = tmp_path_factory.mktemp("photos")
+    (root / "hymenoptera_data").symlink_to(shared_datasets / "hymenoptera_data", target_is_directory=True)
+    return root

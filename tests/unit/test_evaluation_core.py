@@ -16,13 +16,6 @@ from worker.training.evaluation import ClassMismatch, evaluate_dataset, match_cl
 
 
 @pytest.fixture(scope="module")
-def photos(tmp_path_factory: pytest.TempPathFactory, shared_datasets: Path) -> Path:
-    root = tmp_path_factory.mktemp("photos")
-    (root / "hymenoptera_data").symlink_to(shared_datasets / "hymenoptera_data", target_is_directory=True)
-    return root
-
-
-@pytest.fixture(scope="module")
 def trained(photos: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return trained_run.train(photos, tmp_path_factory.mktemp("trained"))
 

@@ -27,13 +27,6 @@ MAX_PIXELS = 50_000_000
 
 
 @pytest.fixture(scope="module")
-def photos(tmp_path_factory: pytest.TempPathFactory, shared_datasets: Path) -> Path:
-    root = tmp_path_factory.mktemp("data")
-    (root / "hymenoptera_data").symlink_to(shared_datasets / "hymenoptera_data", target_is_directory=True)
-    return root
-
-
-@pytest.fixture(scope="module")
 def run_dir(photos: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return trained_run.train(photos, tmp_path_factory.mktemp("run"))
 
