@@ -15,6 +15,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -274,13 +275,21 @@ def _answers(base_url: str) -> bool:
 @pytest.fixture(scope="module")
 def stack(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A server and one worker sharing a data root, for the tests of one module."""
-    root = tmp_path_factory.mktemp(f"stack-{backend.name}")
-    made = make_settings(backend, root / "data")
-    reset_database(made)
-    running = Stack(made, root)
+    with running_stack(make_settings(backend, tmp_path_factory.mktemp(f"stack-{backend.name}") / "data")) as running:
+        yield running
+
+
+@contextmanager
+def running_stack(settings: Settings, *, worker: bool = True) -> Iterator[Stack]:
+    """A server (and a worker unless `worker=False`) on `settings`, whose data dir's parent holds
+    their logs; empty tables first; the processes killed and the logs' tails printed after."""
+    reset_database(settings)
+    root = Path(settings.data_dir).parent
+    running = Stack(settings, root)
     try:
         running.start_server()
-        running.start_worker()
+        if worker:
+            running.start_worker()
         yield running
     finally:
         running.stop()

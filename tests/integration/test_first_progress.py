@@ -4,13 +4,12 @@ and worker whose heartbeat interval (60 s) is longer than this test waits."""
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import TINY, Backend, Stack, make_settings, reset_database, wait_for
+from conftest import TINY, Backend, Stack, make_settings, running_stack, wait_for
 
 HEARTBEAT_S = 60.0
 # ~500 steps of 2 images per epoch: the first epoch outlasts the wait below by far.
@@ -21,16 +20,8 @@ SLOW = {**TINY, "epochs": 2, "batch_size": 2, "dataset": {"name": "fake", "num_i
 def slow_beat_stack(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp(f"first-progress-{backend.name}")
     made = make_settings(backend, root / "data", heartbeat_interval_s=HEARTBEAT_S, heartbeat_timeout_s=10 * HEARTBEAT_S)
-    reset_database(made)
-    running = Stack(made, root)
-    try:
-        running.start_server()
-        running.start_worker()
+    with running_stack(made) as running:
         yield running
-    finally:
-        running.stop()
-        for log in sorted(root.glob("*.log")):
-            sys.stderr.write(f"\n----- {log.name} (last 3000 chars) -----\n{log.read_text(errors='replace')[-3000:]}")
 
 
 def test_the_first_progress_arrives_long_before_the_first_heartbeat(slow_beat_stack: Stack) -> None:

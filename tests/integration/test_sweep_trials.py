@@ -18,7 +18,7 @@ import httpx
 import optuna
 import pytest
 import yaml
-from conftest import STAGEWISE, TINY, Backend, Stack, make_settings, reset_database, wait_for
+from conftest import STAGEWISE, TINY, Backend, Stack, make_settings, running_stack, wait_for
 from sqlalchemy import select
 
 from app.models import Sweep
@@ -39,15 +39,8 @@ def server(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     """A server whose worker each test starts when its setup is done (`with_worker`)."""
     root = tmp_path_factory.mktemp(f"sweeps-{backend.name}")
     made = make_settings(backend, root / "data", queues=[backend.queue, other_queue(backend.queue)])
-    reset_database(made)
-    running = Stack(made, root)
-    try:
-        running.start_server()
+    with running_stack(made, worker=False) as running:
         yield running
-    finally:
-        running.stop()
-        for log in sorted(root.glob("*.log")):
-            print(f"\n----- {log.name} (last 3000 chars) -----\n{log.read_text(errors='replace')[-3000:]}")
 
 
 def other_queue(queue: str) -> str:
