@@ -30,7 +30,8 @@ stack = integration_fixtures.stack
 
 
 # The people of the ownership suites: a server with accounts, alice and bob, a browser-like
-# client. A module that needs other limits (test_ownership, test_auth) defines its own.
+# client. A module that needs other limits defines its own `accounts_settings` (test_ownership)
+# or `client` (test_auth), and these fixtures then use it.
 @pytest.fixture
 def accounts_settings(settings: Settings) -> Settings:
     return with_accounts(settings)

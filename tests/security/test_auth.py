@@ -37,7 +37,6 @@ from people import (
     finished_run,
     log_in,
     rows,
-    with_accounts,
 )
 from sqlalchemy import select, update
 from starlette.routing import Mount, Route
@@ -108,16 +107,6 @@ def refused_by_gate(response: httpx.Response) -> bool:
     if response.status_code == 401:
         return "www-authenticate" in response.headers
     return response.status_code == 303 and response.headers["location"].startswith("/login?next=")
-
-
-@pytest.fixture
-def accounts_settings(settings: Settings) -> Settings:
-    return with_accounts(settings)
-
-
-@pytest.fixture
-def alice(accounts_settings: Settings) -> Person:
-    return add_person(accounts_settings, "alice")
 
 
 @pytest.fixture

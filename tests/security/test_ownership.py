@@ -31,16 +31,6 @@ def accounts_settings(settings: Settings) -> Settings:
 
 
 @pytest.fixture
-def alice(accounts_settings: Settings) -> Person:
-    return add_person(accounts_settings, "alice")
-
-
-@pytest.fixture
-def bob(accounts_settings: Settings) -> Person:
-    return add_person(accounts_settings, "bob")
-
-
-@pytest.fixture
 def root(accounts_settings: Settings) -> Person:
     return add_person(accounts_settings, "root", admin=True)
 
