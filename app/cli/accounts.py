@@ -3,27 +3,15 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 
-from app.settings import get_settings
+from app.cli.local_db import unit_of_work
 
 users_cli = typer.Typer(no_args_is_help=True, help="User accounts (for the dashboard and the API).")
 tokens_cli = typer.Typer(no_args_is_help=True, help="API tokens (Authorization: Bearer …).")
-
-
-@contextmanager
-def _uow() -> Iterator[Any]:
-    from app.db.migrations import upgrade
-    from app.services.unit_of_work import UnitOfWork
-
-    settings = get_settings()
-    upgrade(settings.database_url)
-    with UnitOfWork.standalone(settings) as uow:
-        yield uow
 
 
 def _run(action: Callable[[], Any]) -> Any:
@@ -53,7 +41,7 @@ def create_user(
     from app.services import accounts
 
     password = _password(password_stdin)
-    with _uow() as uow:
+    with unit_of_work() as uow:
         user = _run(lambda: accounts.create_user(uow=uow, name=name, password=password, admin=admin))
     typer.echo(f"created {'admin' if user.is_admin else 'user'} {user.name}")
 
@@ -67,7 +55,7 @@ def set_password(
     from app.services import accounts
 
     password = _password(password_stdin)
-    with _uow() as uow:
+    with unit_of_work() as uow:
         _run(lambda: accounts.set_password(uow=uow, name=name, password=password))
     typer.echo(f"password of {name} changed")
 
@@ -77,7 +65,7 @@ def disable(name: str, enable: Annotated[bool, typer.Option("--enable", help="en
     """Disable a user: no login, no tokens; their runs stay."""
     from app.services import accounts
 
-    with _uow() as uow:
+    with unit_of_work() as uow:
         _run(lambda: accounts.set_disabled(uow=uow, name=name, disabled=not enable))
     typer.echo(f"{name} {'enabled' if enable else 'disabled'}")
 
@@ -87,7 +75,7 @@ def list_users() -> None:
     """Every user."""
     from app.services import accounts
 
-    with _uow() as uow:
+    with unit_of_work() as uow:
         for user in accounts.list_users(uow=uow):
             flags = ", ".join(f for f, on in (("admin", user.is_admin), ("disabled", user.disabled)) if on)
             typer.echo(f"{user.name}{f'  ({flags})' if flags else ''}")
@@ -101,7 +89,7 @@ def create_token(
     """Create an API token; it is printed once, here, and stored only as a hash."""
     from app.services import accounts
 
-    with _uow() as uow:
+    with unit_of_work() as uow:
         created = _run(lambda: accounts.create_token_for(uow=uow, user_name=user, name=name))
     typer.echo(f"token {created.id} ({created.name}) for {user} — shown once, keep it secret:", err=True)
     typer.echo(created.token)
@@ -113,7 +101,7 @@ def list_tokens(user: str) -> None:
     from app.schemas.accounts import Principal
     from app.services import accounts
 
-    with _uow() as uow:
+    with unit_of_work() as uow:
         user_id = _run(lambda: accounts.user_id(uow=uow, name=user))
         owner = Principal(user_id=user_id, name=user, is_admin=False, via="local")
         for token in accounts.list_tokens(uow=uow, principal=owner):
@@ -128,7 +116,7 @@ def revoke_token(token_id: int) -> None:
     from app.services import accounts
 
     operator = Principal(user_id=0, name="cli", is_admin=True, via="local")  # the server's shell is trusted
-    with _uow() as uow:
+    with unit_of_work() as uow:
         _run(lambda: accounts.revoke_token(uow=uow, principal=operator, token_id=token_id))
     typer.echo(f"token {token_id} revoked")
 

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
 
-from app.settings import get_settings
+from app.cli.local_db import unit_of_work
 
 runs_cli = typer.Typer(no_args_is_help=True, help="Organise runs: rename, tag.")
-
-
-@contextmanager
-def _uow() -> Iterator[Any]:
-    from app.db.migrations import upgrade
-    from app.services.unit_of_work import UnitOfWork
-
-    settings = get_settings()
-    upgrade(settings.database_url)
-    with UnitOfWork.standalone(settings) as uow:
-        yield uow
 
 
 def _update(run_id: int, **fields: Any) -> Any:
@@ -38,7 +25,7 @@ def _update(run_id: int, **fields: Any) -> Any:
     operator = Principal(user_id=0, name="cli", is_admin=True, via="local")
     try:
         request = RunUpdate(**fields)
-        with _uow() as uow:
+        with unit_of_work() as uow:
             return organisation.update_run(uow=uow, principal=operator, run_id=run_id, request=request)
     except ValidationError as exc:
         error = exc.errors()[0]
