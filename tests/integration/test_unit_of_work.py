@@ -47,6 +47,7 @@ from app.schemas.accounts import Principal
 from app.schemas.evaluations import EvaluationCreate, TransferRequest
 from app.schemas.metrics import EpochRecord
 from app.schemas.runs import RunClone, RunCreate, RunUpdate, StudyCreate
+from app.schemas.saved_studies import SavedStudyCreate, StudyRerun
 from app.schemas.sweeps import SweepSpec
 from app.services import (
     accounts,
@@ -58,6 +59,7 @@ from app.services import (
     metrics,
     organisation,
     runs,
+    saved_studies,
     sweeps,
     uploads,
     workers,
@@ -197,6 +199,12 @@ SERVICES: dict[str, Callable[[UnitOfWork, World], Any]] = {
     "sweep create": lambda uow, w: sweeps.create_sweep(uow=uow, principal=w.principal, spec=SWEEP),
     "sweep cancel": lambda uow, w: sweeps.cancel_sweep(uow=uow, principal=w.principal, sweep_id=w.sweep_id),
     "sweep advance": lambda uow, w: sweeps.advance_sweep(uow=uow, sweep_id=w.sweep_id),
+    "study save": lambda uow, w: saved_studies.save_study(
+        uow=uow, principal=w.principal, request=SavedStudyCreate(name="saved", run_ids=[w.finished, w.queued])
+    ),
+    "study re-run": lambda uow, w: saved_studies.rerun_study(
+        uow=uow, principal=w.principal, name="uow", request=StudyRerun(seeds=[7])
+    ),
 }
 FAKE_DATASET = {"name": "fake", "num_images": 8, "num_classes": 2}
 
@@ -227,6 +235,7 @@ def world(settings: Settings, db: Session, uow: UnitOfWork) -> World:
         uow=uow, run_id=running.id, worker=execution.Worker("h", 1, None), owner_alive=lambda *_: True
     )
     assert claim is not None
+    db.add(RunTag(run_id=finished, tag="study:uow"))  # a saved study of one run, to re-run
     db.add(DatasetFolder(name="imagefolder", path="uploads/old", owner_id=principal.user_id))
     db.commit()
     folder = settings.runs_dir / str(finished)
@@ -313,6 +322,8 @@ def _effect(name: str, db: Session, world: World) -> bool:
         "sweep create": lambda: db.scalar(select(func.count()).select_from(Sweep)) == 2,
         "sweep cancel": lambda: db.get(Sweep, world.sweep_id).state == SweepState.cancelled,
         "sweep advance": lambda: db.scalar(select(func.count()).select_from(Run).where(Run.sweep_id == world.sweep_id)) == 2,
+        "study save": lambda: db.scalar(select(func.count()).select_from(RunTag).where(RunTag.tag == "study:saved")) == 2,
+        "study re-run": lambda: db.scalar(select(func.count()).select_from(RunTag).where(RunTag.tag == "study:uow")) == 2,
     }
     db.expire_all()
     return checks[name]()
