@@ -19,6 +19,7 @@ from app.db.types import utcnow
 from app.queue import BROKER_ERRORS
 from app.schemas.accounts import Principal
 from app.schemas.lr_finds import LrFindCreate, LrFindJob, LrFindRead, LrFindResult
+from app.services import disk
 from app.services.configs import build_config, probe_request
 from app.services.errors import BrokerUnavailable, LrFindNotFound, QuotaExceeded
 from app.services.unit_of_work import UnitOfWork
@@ -33,9 +34,11 @@ def create_lr_find(*, uow: UnitOfWork, principal: Principal, request: LrFindCrea
 
     Raises:
         InvalidInput: the config, preset or overrides do not make a valid config.
+        InsufficientStorage: the data volume is under the server's free-space minimum (507).
         QuotaExceeded: the user has `max_active_runs_per_user` LR range tests queued or running.
         BrokerUnavailable: the queue is down; nothing was kept.
     """
+    disk.require_room_for_runs(uow.settings)  # its record, and the decode cache the test fills
     _check_quota(uow.settings, principal)
     downloads = probe_request(uow.settings, config=request.config, preset=request.preset, overrides=request.overrides)
     with uow.reading() as db:

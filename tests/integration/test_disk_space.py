@@ -63,3 +63,9 @@ def test_a_submit_on_a_low_data_volume_is_507_saying_so_and_stores_nothing(full:
     assert response.status_code == 507
     assert "the data volume has 0.00 GB free, under the server's minimum of 0.01 GB" in response.json()["detail"]
     assert full.stored_runs() == 0  # type: ignore[attr-defined]
+
+
+def test_an_lr_range_test_on_a_low_data_volume_is_507_and_keeps_no_record(full: TestClient) -> None:
+    response = full.post("/api/lr-finds", json={"config": TINY, "steps": 10})
+    assert response.status_code == 507 and "under the server's minimum of 0.01 GB" in response.json()["detail"]
+    assert not list(Path(full.app.state.settings.data_dir, "lr_finds").glob("*.json"))  # type: ignore[attr-defined]
