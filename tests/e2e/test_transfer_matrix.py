@@ -54,6 +54,10 @@ def test_evaluate_on_from_compare_fills_the_matrix_and_a_cell_opens_its_confusio
     expect(page.locator("#confusion-matrix")).to_be_visible()
     counts = [int(t) for t in page.locator("#confusion-matrix td.num").all_inner_texts()]
     assert sum(counts) == 6  # every image of the upload, judged once
+    for width, height in ((390, 844), (1440, 900)):
+        page.set_viewport_size({"width": width, "height": height})
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        screenshot(page, f"evaluation_{width}")
 
 
 def test_the_matrix_downloads_as_csv(page: Page, finished_runs: list[dict[str, Any]]) -> None:
